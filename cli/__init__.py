@@ -1,0 +1,1 @@
+"""The ``funcnn`` command line (a thin Typer layer over the library)."""

@@ -1,0 +1,74 @@
+"""The funcnn exception hierarchy: every error the library raises on purpose.
+
+Each class also derives from the built-in exception a caller would expect, so
+``except ValueError`` keeps working. Messages follow one shape:
+``where: expected ..., got .... hint``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "FuncnnError",
+    "MissingRngError",
+    "NonFiniteLossError",
+    "ShapeError",
+    "TreeStructureError",
+]
+
+
+class FuncnnError(Exception):
+    """Base class of every error funcnn raises on purpose."""
+
+
+class ShapeError(FuncnnError, ValueError):
+    """An array has the wrong shape for a layer, a loss or a tree.
+
+    Common causes: the model was initialised for another ``in_shape``; labels
+    are one-hot where integers were expected (or the reverse); images were not
+    flattened before a ``Dense`` layer. The message names the layer or loss and
+    both shapes.
+    """
+
+
+class TreeStructureError(FuncnnError, TypeError):
+    """Two trees that must mirror each other do not (params vs grads, etc.).
+
+    The message lists the missing and extra paths and any shape or dtype that
+    differs. Usually the grads or optimizer state come from another model.
+    """
+
+
+class MissingRngError(FuncnnError, ValueError):
+    """A layer needs randomness (e.g. ``Dropout`` in training) but no key was given.
+
+    Pass ``key=...`` to ``forward`` or use ``train=False`` for inference.
+    """
+
+
+class NonFiniteLossError(FuncnnError, FloatingPointError):
+    """The cost became NaN or infinite during training.
+
+    The message names the epoch and step. Usually the learning rate is too
+    large; try a smaller one, or clip gradients.
+    """
+
+
+class CheckpointError(FuncnnError, ValueError):
+    """A checkpoint file cannot be read, is corrupt, or does not fit the model.
+
+    The message names the file and the problem. Nothing is loaded partially.
+    """
+
+
+class ConfigError(FuncnnError, ValueError):
+    """A spec config (dict, JSON or TOML) is invalid: unknown kind or bad field."""
+
+
+class DataError(FuncnnError, ValueError):
+    """A data file or array is malformed (NaN, ragged rows, bad IDX header, ...).
+
+    The message names the file, the line or byte offset, and the problem.
+    """

@@ -1,0 +1,122 @@
+"""Weight initialisers: frozen specs called as ``init(key, shape, dtype) -> array``.
+
+Fan-in and fan-out follow the usual convention: for a dense weight ``(in, out)``
+they are ``in`` and ``out``; for a convolution kernel ``(kh, kw, c_in, c_out)``
+they are ``kh*kw*c_in`` and ``kh*kw*c_out``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, Protocol
+
+import attrs
+import numpy as np
+
+from funcnn._spec import short_repr
+from funcnn._typing import Array, FloatT, Shape
+from funcnn.rng import Key, generator
+
+__all__ = ["Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Initializer", "Normal", "Zeros"]
+
+
+class Initializer(Protocol):
+    """Anything called as ``init(key, shape, dtype)`` that returns a new array."""
+
+    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]: ...
+
+
+def _fans(shape: Shape) -> tuple[int, int]:
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+@attrs.frozen(repr=False)
+class Zeros:
+    """All zeros (the bias default; for weights it shows the symmetry problem)."""
+
+    __repr__ = short_repr
+    kind: ClassVar[str] = "zeros"
+
+    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
+        return np.zeros(shape, dtype=dtype)
+
+
+@attrs.frozen(repr=False)
+class Constant:
+    """Every entry equal to ``value`` (handy for hand-checked tests)."""
+
+    __repr__ = short_repr
+    kind: ClassVar[str] = "constant"
+
+    value: float = attrs.field(converter=float)
+
+    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
+        return np.full(shape, self.value, dtype=dtype)
+
+
+@attrs.frozen(repr=False)
+class Normal:
+    """Normal(0, std²) entries; ``Normal(0.01)`` is the classic ``0.01 * randn``."""
+
+    __repr__ = short_repr
+    kind: ClassVar[str] = "normal"
+
+    std: float = attrs.field(default=0.01, converter=float, validator=attrs.validators.gt(0.0))
+
+    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
+        return generator(key).normal(0.0, self.std, size=shape).astype(dtype)
+
+
+@attrs.frozen(repr=False)
+class GlorotUniform:
+    """Uniform(-a, a) with ``a = sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio, 2010)."""
+
+    __repr__ = short_repr
+    kind: ClassVar[str] = "glorot_uniform"
+
+    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
+        fan_in, fan_out = _fans(shape)
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        return generator(key).uniform(-limit, limit, size=shape).astype(dtype)
+
+
+@attrs.frozen(repr=False)
+class GlorotNormal:
+    """Normal(0, 2 / (fan_in + fan_out))."""
+
+    __repr__ = short_repr
+    kind: ClassVar[str] = "glorot_normal"
+
+    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
+        fan_in, fan_out = _fans(shape)
+        return generator(key).normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=shape).astype(dtype)
+
+
+@attrs.frozen(repr=False)
+class HeNormal:
+    """Normal(0, 2 / fan_in) (He et al., 2015), suited to ReLU layers."""
+
+    __repr__ = short_repr
+    kind: ClassVar[str] = "he_normal"
+
+    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
+        fan_in, _ = _fans(shape)
+        return generator(key).normal(0.0, math.sqrt(2.0 / fan_in), size=shape).astype(dtype)
+
+
+@attrs.frozen(repr=False)
+class HeUniform:
+    """Uniform(-a, a) with ``a = sqrt(6 / fan_in)``."""
+
+    __repr__ = short_repr
+    kind: ClassVar[str] = "he_uniform"
+
+    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
+        fan_in, _ = _fans(shape)
+        limit = math.sqrt(6.0 / fan_in)
+        return generator(key).uniform(-limit, limit, size=shape).astype(dtype)

@@ -1,0 +1,9 @@
+"""Layer specs: one module per family, each spec with init, forward and backward together."""
+
+from funcnn.layers.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from funcnn.layers.base import Layer
+from funcnn.layers.dense import Dense
+from funcnn.layers.dropout import Dropout
+from funcnn.layers.reshape import Flatten
+
+__all__ = ["Dense", "Dropout", "Flatten", "Identity", "Layer", "LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]

@@ -1,0 +1,173 @@
+"""Losses: each spec computes the mean cost and its gradient w.r.t. predictions.
+
+Conventions (as in PyTorch and Keras): ``MSE`` and ``BinaryCrossEntropy`` are
+means over all elements; ``CategoricalCrossEntropy`` is the mean over the batch
+of each sample's sum over classes. :func:`loss` returns ``(cost, dy)`` with the
+cost a Python float (computed in the predictions' dtype) and ``dy`` an array of
+the predictions' shape and dtype.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from funcnn._spec import short_repr
+from funcnn._typing import Array, FloatT
+from funcnn.errors import ShapeError
+from funcnn.layers.activations import sigmoid, softmax
+
+__all__ = ["MSE", "BinaryCrossEntropy", "CategoricalCrossEntropy", "Loss", "loss"]
+
+# Probabilities are clipped into [EPS, 1 - EPS] so log never sees 0. The clip is
+# taken in the predictions' dtype, so for float32 it is well above float32's eps.
+_EPS = {np.dtype(np.float32): 1e-7, np.dtype(np.float64): 1e-12}
+
+
+class Loss(Protocol):
+    """A loss spec: ``value_and_grad(y, t) -> (cost, dcost/dy)``."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def value_and_grad(self, y: Array[FloatT], t: Array[FloatT]) -> tuple[float, Array[FloatT]]: ...
+
+    def check_targets(self, y: Array[FloatT], t: NDArray[np.generic]) -> Array[FloatT]: ...
+
+
+def _same_shape(spec: object, y: Array[FloatT], t: NDArray[np.generic]) -> Array[FloatT]:
+    if t.shape != y.shape:
+        raise ShapeError(f"{spec!r}: expected targets of shape {y.shape} (like the predictions), got {t.shape}")
+    return t.astype(y.dtype, copy=False)
+
+
+@attrs.frozen(repr=False)
+class MSE:
+    """Mean squared error ``mean((y - t)²)`` over all elements; ``dy = 2 (y - t) / size``."""
+
+    __repr__ = short_repr
+
+    kind: ClassVar[str] = "mse"
+
+    def check_targets(self, y: Array[FloatT], t: NDArray[np.generic]) -> Array[FloatT]:
+        return _same_shape(self, y, t)
+
+    def value_and_grad(self, y: Array[FloatT], t: Array[FloatT]) -> tuple[float, Array[FloatT]]:
+        diff = y - t
+        cost = float(np.vdot(diff, diff)) / diff.size
+        diff *= 2 / diff.size
+        return cost, diff
+
+
+@attrs.frozen(repr=False)
+class BinaryCrossEntropy:
+    """``-mean(t log p + (1 - t) log(1 - p))`` over all elements; targets in [0, 1].
+
+    ``from_logits=False``: ``y`` are probabilities, clipped away from 0 and 1.
+    ``from_logits=True``: ``y`` are logits ``z`` and the cost is computed as
+    ``max(z, 0) - z t + log(1 + e^-|z|)`` (never overflows); ``dy = (σ(z) - t) / size``.
+    """
+
+    __repr__ = short_repr
+
+    kind: ClassVar[str] = "binary_cross_entropy"
+    from_logits: bool = False
+
+    def check_targets(self, y: Array[FloatT], t: NDArray[np.generic]) -> Array[FloatT]:
+        if t.ndim == y.ndim - 1 and y.shape[-1] == 1 and t.shape == y.shape[:-1]:
+            t = t.reshape(y.shape)  # (batch,) labels for a (batch, 1) output
+        return _same_shape(self, y, t)
+
+    def value_and_grad(self, y: Array[FloatT], t: Array[FloatT]) -> tuple[float, Array[FloatT]]:
+        n = y.size
+        if self.from_logits:
+            cost_terms = np.maximum(y, 0) - y * t + np.log1p(np.exp(-np.abs(y)))
+            dy = sigmoid(y) - t
+            dy /= n
+            return float(np.sum(cost_terms)) / n, dy
+        eps = _EPS[y.dtype]
+        p = np.clip(y, eps, 1 - eps)
+        cost = -float(np.sum(t * np.log(p) + (1 - t) * np.log1p(-p))) / n
+        dy = (p - t) / (p * (1 - p))
+        dy *= y == p  # zero where the clip was active (the clipped cost is flat there)
+        dy /= n
+        return cost, dy
+
+
+@attrs.frozen(repr=False)
+class CategoricalCrossEntropy:
+    """``-(1/batch) Σ_i Σ_k t_ik log p_ik`` for ``y: (batch, classes)``.
+
+    Targets are one-hot (or soft) rows ``(batch, classes)`` or integer labels
+    ``(batch,)``. ``from_logits=False``: ``y`` are probabilities (e.g. after a
+    ``Softmax`` layer), clipped away from 0. ``from_logits=True``: ``y`` are
+    logits; softmax and log are fused (log-sum-exp), and ``dy = (softmax(y) - t) / batch``.
+    """
+
+    __repr__ = short_repr
+
+    kind: ClassVar[str] = "categorical_cross_entropy"
+    from_logits: bool = False
+
+    def check_targets(self, y: Array[FloatT], t: NDArray[np.generic]) -> Array[FloatT]:
+        if y.ndim != 2:
+            raise ShapeError(f"{self!r}: expected predictions of shape (batch, classes), got {y.shape}")
+        if t.ndim == 1 and t.shape[0] == y.shape[0]:
+            if not np.issubdtype(t.dtype, np.integer):
+                if not np.all(np.mod(t, 1) == 0):
+                    raise ShapeError(f"{self!r}: 1-D targets must be integer class labels, got {t.dtype} values")
+            labels = t.astype(np.int64)
+            if labels.size and (labels.min() < 0 or labels.max() >= y.shape[1]):
+                raise ShapeError(
+                    f"{self!r}: labels must lie in [0, {y.shape[1] - 1}] for {y.shape[1]} classes, "
+                    f"got values in [{labels.min()}, {labels.max()}]"
+                )
+            onehot = np.zeros(y.shape, dtype=y.dtype)
+            onehot[np.arange(y.shape[0]), labels] = 1
+            return onehot
+        if t.shape != y.shape:
+            raise ShapeError(
+                f"{self!r}: expected one-hot targets of shape {y.shape} or integer labels of shape "
+                f"({y.shape[0]},), got {t.shape}"
+            )
+        return t.astype(y.dtype, copy=False)
+
+    def value_and_grad(self, y: Array[FloatT], t: Array[FloatT]) -> tuple[float, Array[FloatT]]:
+        batch = y.shape[0]
+        if self.from_logits:
+            shifted = y - np.max(y, axis=1, keepdims=True)
+            log_z = np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+            cost = -float(np.vdot(t, shifted - log_z)) / batch
+            # d/dz of -Σ t log softmax(z) is softmax(z) Σ t - t (= p - t for one-hot rows)
+            dy = softmax(y)
+            dy *= np.sum(t, axis=1, keepdims=True)
+            dy -= t
+            dy /= batch
+            return cost, dy
+        eps = _EPS[y.dtype]
+        p: Array[FloatT] = np.maximum(y, eps)
+        cost = -float(np.vdot(t, np.log(p))) / batch
+        dp: Array[FloatT] = -t / p
+        dp *= y >= eps  # zero where the clip was active
+        dp /= batch
+        return cost, dp
+
+
+def loss(spec: Loss, y: Array[FloatT], t: object) -> tuple[float, Array[FloatT]]:
+    """``(cost, dcost/dy)`` of ``spec`` for predictions ``y`` and targets ``t``.
+
+    ``t`` is checked against ``y`` (a clear :class:`ShapeError` names what was
+    expected) and cast to ``y``'s dtype once.
+
+    >>> import numpy as np, funcnn as fn
+    >>> cost, dy = fn.loss(fn.MSE(), np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]]))
+    >>> cost, dy.ravel().tolist()
+    (2.5, [1.0, 2.0])
+    """
+    if not isinstance(y, np.ndarray) or y.dtype not in (np.float32, np.float64):
+        raise TypeError(f"loss: predictions must be a float32 or float64 array, got {type(y).__name__}")
+    targets = spec.check_targets(y, np.asarray(t))
+    return spec.value_and_grad(y, targets)
