@@ -99,12 +99,19 @@ class Sequential:
         return x, FrozenTree(caches)
 
     def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
         grads: dict[str, FrozenTree[FloatT]] = {}
-        for name, layer in reversed(tuple(self.named_layers())):
+        layers = tuple(self.named_layers())
+        # Without need_dx, stop at the first layer that has params: nothing
+        # before it has anything to learn, and its own dx is not needed.
+        first = 0 if need_dx else next((i for i, (n, _) in enumerate(layers) if n in params), 0)
+        for i in range(len(layers) - 1, first - 1, -1):
+            name, layer = layers[i]
             try:
-                g, dy = layer.backward(params.subtree(name), cache.subtree(name), dy)
+                g, dy = layer.backward(
+                    params.subtree(name), cache.subtree(name), dy, need_dx=need_dx or i > first
+                )
             except (ShapeError, TreeStructureError) as e:
                 raise type(e)(f"{name} {e}") from None
             if len(g):
@@ -161,10 +168,19 @@ def forward(
 
 
 def backward(
-    model: Layer, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+    model: Layer,
+    params: FrozenTree[FloatT],
+    cache: FrozenTree[FloatT],
+    dy: Array[FloatT],
+    *,
+    need_dx: bool = True,
 ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
-    """Backpropagate ``dy = dcost/dy``: returns ``(grads, dx)``; grads mirror params."""
-    return model.backward(params, cache, _as_input(params, dy))
+    """Backpropagate ``dy = dcost/dy``: returns ``(grads, dx)``; grads mirror params.
+
+    With ``need_dx=False`` the input gradient is not computed (``dx`` is then
+    an empty array), which saves the first layer's largest matrix product.
+    """
+    return model.backward(params, cache, _as_input(params, dy), need_dx=need_dx)
 
 
 def predict(model: Layer, params: FrozenTree[FloatT], x: Array[FloatT] | object) -> Array[FloatT]:

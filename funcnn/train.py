@@ -169,7 +169,7 @@ def train_epochs(
                     f"train: the cost became {cost} at epoch {epoch} (0-based), step {step}; "
                     "try a smaller learning rate"
                 )
-            grads, _ = model.backward(params, cache, dy)
+            grads, _ = model.backward(params, cache, dy, need_dx=False)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = apply_updates(params, updates)
             total += cost * xb.shape[0]

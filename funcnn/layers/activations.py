@@ -44,7 +44,7 @@ class Identity:
         return x, FrozenTree()
 
     def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
         return FrozenTree(), dy
 
@@ -69,7 +69,7 @@ class ReLU:
         return y, cache_of(y=y)
 
     def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
         y = cache.leaf("y")
         _check_dy(self, y, dy)
@@ -98,7 +98,7 @@ class LeakyReLU:
         return y, cache_of(x=x)
 
     def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
         x = cache.leaf("x")
         _check_dy(self, x, dy)
@@ -126,7 +126,7 @@ class Sigmoid:
         return y, cache_of(y=y)
 
     def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
         y = cache.leaf("y")
         _check_dy(self, y, dy)
@@ -159,7 +159,7 @@ class Tanh:
         return y, cache_of(y=y)
 
     def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
         y = cache.leaf("y")
         _check_dy(self, y, dy)
@@ -192,7 +192,7 @@ class Softmax:
         return y, cache_of(y=y)
 
     def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
         y = cache.leaf("y")
         _check_dy(self, y, dy)

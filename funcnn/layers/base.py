@@ -7,9 +7,12 @@ written side by side in its module:
   batch axis, so a whole stack's shapes are known before any data;
 * ``forward(params, x, *, key=None, train=False) -> (y, cache)``: ``x`` is
   ``(batch, *in_shape)``; the cache holds exactly what ``backward`` needs;
-* ``backward(params, cache, dy) -> (grads, dx)``: ``grads`` mirrors ``params``
-  (empty for param-free layers). Layers *sum* over the batch: the ``1/batch``
-  factor lives only in the loss gradient.
+* ``backward(params, cache, dy, *, need_dx=True) -> (grads, dx)``: ``grads``
+  mirrors ``params`` (empty for param-free layers). Layers *sum* over the
+  batch: the ``1/batch`` factor lives only in the loss gradient. With
+  ``need_dx=False`` a layer may skip computing ``dx`` and return
+  :func:`no_dx` instead (training never needs the input gradient of the
+  first layer with params).
 
 Arrays a layer returns are read-only; caches hold read-only views.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import numpy as np
 from numpy.typing import NDArray
 
 from funcnn._typing import Array, FloatT, Shape
@@ -25,7 +29,7 @@ from funcnn.errors import ShapeError
 from funcnn.rng import Key
 from funcnn.tree import FrozenTree
 
-__all__ = ["Layer", "cache_of", "fresh", "readonly_view", "shape_error"]
+__all__ = ["Layer", "cache_of", "fresh", "no_dx", "readonly_view", "shape_error"]
 
 
 class Layer(Protocol):
@@ -53,8 +57,13 @@ class Layer(Protocol):
     ) -> tuple[Array[FloatT], FrozenTree[FloatT]]: ...
 
     def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]: ...
+
+
+def no_dx(dy: Array[FloatT]) -> Array[FloatT]:
+    """The placeholder returned as ``dx`` when ``need_dx=False``: an empty array."""
+    return fresh(np.empty((0,), dtype=dy.dtype))
 
 
 def fresh(a: NDArray[FloatT]) -> NDArray[FloatT]:

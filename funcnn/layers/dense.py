@@ -10,7 +10,7 @@ import numpy as np
 from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT, Shape
 from funcnn.initializers import GlorotUniform, Initializer, Zeros
-from funcnn.layers.base import cache_of, fresh, shape_error
+from funcnn.layers.base import cache_of, fresh, no_dx, shape_error
 from funcnn.rng import Key, fold_in
 from funcnn.tree import FrozenTree
 
@@ -55,12 +55,15 @@ class Dense:
         return fresh(y), cache_of(x=x)
 
     def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
         w, x = params.leaf("w"), cache.leaf("x")
         if dy.shape != (x.shape[0], w.shape[1]):
             raise shape_error(self, f"dy of shape ({x.shape[0]}, {w.shape[1]})", dy.shape)
         dw = x.T @ dy  # (in, batch) @ (batch, out)
         db = np.sum(dy, axis=0)  # (out,)
+        grads: FrozenTree[FloatT] = FrozenTree({"w": fresh(dw), "b": fresh(db)})
+        if not need_dx:  # the first layer's dx is never used in training: skip its matmul
+            return grads, no_dx(dy)
         dx = dy @ w.T  # (batch, out) @ (out, in)
-        return FrozenTree({"w": fresh(dw), "b": fresh(db)}), fresh(dx)
+        return grads, fresh(dx)

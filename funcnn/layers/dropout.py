@@ -51,7 +51,7 @@ class Dropout:
         return fresh(x * mask), cache_of(mask=mask)
 
     def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
         if "mask" not in cache:
             return FrozenTree(), dy

@@ -44,7 +44,7 @@ class Flatten:
         return y, FrozenTree({"x_shape": _shape_marker(x)})
 
     def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT]
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
         shape = cache.leaf("x_shape").shape[1:]
         if dy.ndim != 2 or dy.shape[0] != shape[0] or dy.shape[1] != math.prod(shape[1:]):
