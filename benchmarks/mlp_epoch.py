@@ -25,6 +25,7 @@ from _common import blas_threads, peak_rss_mb, summary, time_once  # noqa: E402
 
 import funcnn as fn  # noqa: E402
 from funcnn import rng  # noqa: E402
+from funcnn.train import last_state  # noqa: E402
 
 SIZES = (784, 256, 128, 10)
 
@@ -126,8 +127,7 @@ def main() -> None:
 
             def one_funcnn_epoch(r: int = run) -> None:
                 nonlocal state
-                for state in fn.train_epochs(state, x, y, epochs=r + 1):
-                    pass
+                state = last_state(fn.train_epochs(state, x, y, epochs=r + 1))
 
             funcnn_times.append(time_once(one_funcnn_epoch))
     ratio = statistics.median(funcnn_times) / statistics.median(numpy_times)
