@@ -3,47 +3,60 @@
 An optimizer is a frozen spec with two pure methods (in the manner of optax):
 
 * ``init(params) -> state``: an :class:`OptState` holding the step count and
-  buffers that mirror params path for path (e.g. ``velocity/dense_0/w``);
+  buffers that mirror params path for path (``velocity/dense_0/w``,
+  ``mu/dense_0/w``, ``nu/dense_0/w``);
 * ``update(grads, state, params) -> (updates, state)``: the updates to add to
   the params with :func:`apply_updates`, and the next state.
 
-A learning rate is a float or a schedule (any ``step -> float`` spec); it is
+A learning rate is a float or a schedule (see :mod:`funcnn.schedules`); it is
 evaluated at the state's step count, so no hidden counter exists anywhere.
+Buffers keep the params' dtype (float32 stays float32): every hyperparameter
+is a Python float, and Adam's bias corrections are computed as Python floats.
+
+Gradient transforms (weight decay, clipping) and :func:`~funcnn.transforms.chain`
+live in :mod:`funcnn.transforms`; they follow the same protocol.
+
+>>> import numpy as np, funcnn as fn
+>>> params = fn.freeze({"w": np.array([1.0, -2.0])})
+>>> opt = adam(0.1)
+>>> state = opt.init(params)
+>>> updates, state = opt.update(fn.freeze({"w": np.array([0.5, -0.5])}), state, params)
+>>> apply_updates(params, updates)["w"], state.count
+(array([ 0.9, -1.9]), 1)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar, Generic, Protocol
 
 import attrs
 import numpy as np
+from numpy.typing import NDArray
 
 from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT
+from funcnn.errors import TreeStructureError
+from funcnn.schedules import Schedule, check_lr, learning_rate, number, real, real_or_schedule
 from funcnn.tree import FrozenTree, assert_same_structure, tree_map
 
-__all__ = ["SGD", "OptState", "Optimizer", "Schedule", "apply_updates", "learning_rate", "sgd", "sgd_step"]
-
-
-class Schedule(Protocol):
-    """A learning-rate schedule: a frozen spec called as ``schedule(step) -> lr``."""
-
-    @property
-    def kind(self) -> str: ...
-
-    def __call__(self, step: int) -> float: ...
-
-
-def learning_rate(lr: float | Schedule, step: int) -> float:
-    """The learning rate at ``step`` for a constant or a schedule (a Python float)."""
-    return float(lr) if isinstance(lr, int | float) else float(lr(step))
-
-
-def _check_lr(instance: object, attribute: object, value: float | Schedule) -> None:
-    if isinstance(value, bool) or not (isinstance(value, int | float) or callable(value)):
-        raise TypeError(f"{type(instance).__name__}: lr must be a float or a schedule, got {value!r}")
-    if isinstance(value, int | float) and not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{type(instance).__name__}: lr must be a finite number > 0, got lr={value}")
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "OptState",
+    "Optimizer",
+    "RMSProp",
+    "Schedule",
+    "adagrad",
+    "adam",
+    "apply_updates",
+    "learning_rate",
+    "momentum",
+    "rmsprop",
+    "sgd",
+    "sgd_step",
+]
 
 
 @attrs.frozen(repr=False)
@@ -51,17 +64,25 @@ class OptState(Generic[FloatT]):
     """An optimizer's state: the number of updates applied so far and its buffers.
 
     ``buffers`` is a FrozenTree whose subtrees mirror params (``{"velocity":
-    <params-shaped>}``); it is empty for plain SGD.
+    <params-shaped>}``, ``{"mu": ..., "nu": ...}``); it is empty for plain SGD.
+    A :func:`~funcnn.transforms.chain` nests its members' buffers under
+    ``"t0"``, ``"t1"``, ... (members without buffers have no entry).
     """
-
-    __repr__ = short_repr
 
     count: int
     buffers: FrozenTree[FloatT] = attrs.field(factory=FrozenTree)
 
+    def __repr__(self) -> str:
+        # Not short_repr: that compares fields with their defaults, and trees have no ==.
+        return f"OptState(count={self.count}, buffers={self.buffers!r})"
+
 
 class Optimizer(Protocol):
-    """The optimizer protocol: a frozen spec with pure ``init`` and ``update``."""
+    """The optimizer protocol: a frozen spec with pure ``init`` and ``update``.
+
+    Gradient transforms (:mod:`funcnn.transforms`) implement it too; for them
+    the "updates" are the transformed gradients.
+    """
 
     @property
     def kind(self) -> str: ...
@@ -73,52 +94,333 @@ class Optimizer(Protocol):
     ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]: ...
 
 
+# -- a structure-checked, multi-output map over mirrored trees -------------------
+
+
+class _Mismatch(Exception):
+    """Internal: two trees that must mirror each other do not (reported by the caller)."""
+
+
+def _walk(
+    f: Callable[..., tuple[NDArray[FloatT], ...]],
+    n_out: int,
+    tree: FrozenTree[FloatT],
+    rest: tuple[FrozenTree[FloatT], ...],
+    leaf_names: bool,
+) -> tuple[FrozenTree[FloatT], ...]:
+    outs: list[dict[str, FrozenTree[FloatT] | NDArray[FloatT]]] = [{} for _ in range(n_out)]
+    for other in rest:
+        if not isinstance(other, FrozenTree) or len(other) != len(tree):
+            raise _Mismatch
+    for name, node in tree.items():
+        try:
+            others = tuple(o[name] for o in rest)
+        except KeyError:
+            raise _Mismatch from None
+        if isinstance(node, FrozenTree):
+            subs = _walk(f, n_out, node, others, leaf_names)  # type: ignore[arg-type]  # checked at the next level
+            for out, sub in zip(outs, subs, strict=True):
+                out[name] = sub
+            continue
+        for o in others:
+            if isinstance(o, FrozenTree) or o.shape != node.shape or o.dtype != node.dtype:
+                raise _Mismatch
+        results = f(name, node, *others) if leaf_names else f(node, *others)
+        for out, result in zip(outs, results, strict=True):
+            result.flags.writeable = False  # fresh arrays (or inputs that are read-only already)
+            out[name] = result
+    return tuple(FrozenTree(out) for out in outs)
+
+
+def map_mirrored(
+    f: Callable[..., tuple[NDArray[FloatT], ...]],
+    n_out: int,
+    tree: FrozenTree[FloatT],
+    *rest: FrozenTree[FloatT],
+    names: tuple[str, ...] = ("params", "grads"),
+    leaf_names: bool = False,
+) -> tuple[FrozenTree[FloatT], ...]:
+    """Apply ``f`` leaf by leaf to trees that mirror ``tree``; ``f`` returns ``n_out`` new arrays.
+
+    ``f(leaf, *others)`` gets one array per tree (``f(name, leaf, *others)``
+    with ``leaf_names=True``, ``name`` being the leaf's key, e.g. ``"b"``).
+
+    The structure is checked during the walk (same keys, shapes and dtypes),
+    which costs next to nothing; a mismatch raises :class:`TreeStructureError`
+    listing every missing or extra path, named by ``names``. The arrays ``f``
+    returns must be new (they are made read-only in place) or read-only inputs.
+    """
+    try:
+        return _walk(f, n_out, tree, rest, leaf_names)
+    except _Mismatch:
+        for i, other in enumerate(rest):
+            other_name = names[i + 1] if i + 1 < len(names) else f"tree {i + 1}"
+            if not isinstance(other, FrozenTree):
+                raise TreeStructureError(f"{other_name}: expected a FrozenTree, got {type(other).__name__}") from None
+            assert_same_structure(tree, other, names=(names[0], other_name))
+        raise TreeStructureError(f"{names[1:]} do not mirror {names[0]}") from None
+
+
+def _zeros(params: FrozenTree[FloatT], fill: float = 0.0) -> FrozenTree[FloatT]:
+    if fill == 0.0:
+        return tree_map(np.zeros_like, params)
+    return tree_map(lambda p: np.full_like(p, fill), params)
+
+
+def _buffer(state: OptState[FloatT], name: str, optimizer: object) -> FrozenTree[FloatT]:
+    node = state.buffers.get(name)
+    if not isinstance(node, FrozenTree):
+        raise TreeStructureError(
+            f"{optimizer!r}: expected a state with a {name!r} buffer, got buffers {sorted(state.buffers)}; "
+            "was the state made by another optimizer's init?"
+        )
+    return node
+
+
+# -- optimizers ---------------------------------------------------------------
+
+
 @attrs.frozen(repr=False)
 class SGD:
-    """Plain gradient descent: ``update = -lr(step) * grad``."""
+    """Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    Without momentum: ``update = -lr(t) * g``. With momentum ``m`` (PyTorch's
+    convention, the velocity excludes the learning rate):
+    ``v <- m * v + g``, ``update = -lr(t) * v``, or with Nesterov
+    ``update = -lr(t) * (g + m * v)``. Buffers: ``{"velocity": <params-shaped>}``
+    when ``momentum > 0``, none otherwise.
+    """
 
     __repr__ = short_repr
 
     kind: ClassVar[str] = "sgd"
-    lr: float | Schedule = attrs.field(validator=_check_lr)
+    role: ClassVar[str] = "optimizer"  # see funcnn.transforms.chain
+    lr: float | Schedule = attrs.field(converter=real_or_schedule, validator=check_lr)
+    momentum: float = attrs.field(default=0.0, converter=real, validator=number(ge=0, lt=1))
+    nesterov: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+    def __attrs_post_init__(self) -> None:
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError(f"SGD: nesterov=True needs momentum > 0, got momentum={self.momentum}")
 
     def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
-        return OptState(0)
+        if self.momentum == 0.0:
+            return OptState(0)
+        return OptState(0, FrozenTree({"velocity": _zeros(params)}))
 
     def update(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
     ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        assert_same_structure(params, grads)
         scale = -learning_rate(self.lr, state.count)
-        updates = tree_map(lambda g: g * scale, grads)
-        return updates, OptState(state.count + 1, state.buffers)
+        if self.momentum == 0.0:
+            (updates,) = map_mirrored(lambda p, g: (g * scale,), 1, params, grads)
+            return updates, OptState(state.count + 1, state.buffers)
+        m, nesterov = self.momentum, self.nesterov
+
+        def leaf(p: Array[FloatT], g: Array[FloatT], v: Array[FloatT]) -> tuple[Array[FloatT], Array[FloatT]]:
+            v_new = v * m
+            v_new += g
+            if nesterov:
+                u = v_new * m
+                u += g
+                u *= scale
+            else:
+                u = v_new * scale
+            return u, v_new
+
+        velocity = _buffer(state, "velocity", self)
+        updates, velocity = map_mirrored(leaf, 2, params, grads, velocity, names=("params", "grads", "velocity"))
+        return updates, OptState(state.count + 1, FrozenTree({"velocity": velocity}))
 
 
-def sgd(lr: float | Schedule) -> SGD:
-    """Plain stochastic gradient descent with a constant or scheduled learning rate."""
-    return SGD(lr)
+@attrs.frozen(repr=False)
+class Adam:
+    """Adam (Kingma & Ba, 2015) with bias-corrected moment estimates.
+
+    ``mu <- b1 mu + (1 - b1) g``, ``nu <- b2 nu + (1 - b2) g²`` and, at step
+    ``t = count + 1``, ``update = -lr(count) * mu_hat / (sqrt(nu_hat) + eps)``
+    with ``mu_hat = mu / (1 - b1^t)``, ``nu_hat = nu / (1 - b2^t)``.
+    Buffers: ``{"mu": <params-shaped>, "nu": <params-shaped>}``.
+    """
+
+    __repr__ = short_repr
+
+    kind: ClassVar[str] = "adam"
+    role: ClassVar[str] = "optimizer"  # see funcnn.transforms.chain
+    lr: float | Schedule = attrs.field(default=1e-3, converter=real_or_schedule, validator=check_lr)
+    b1: float = attrs.field(default=0.9, converter=real, validator=number(ge=0, lt=1))
+    b2: float = attrs.field(default=0.999, converter=real, validator=number(ge=0, lt=1))
+    eps: float = attrs.field(default=1e-8, converter=real, validator=number(gt=0))
+
+    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
+        return OptState(0, FrozenTree({"mu": _zeros(params), "nu": _zeros(params)}))
+
+    def update(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        t = state.count + 1
+        b1, b2, eps = self.b1, self.b2, self.eps
+        c1, c2 = 1.0 - b1, 1.0 - b2
+        step_size = -learning_rate(self.lr, state.count) / (1.0 - b1**t)  # Python floats: dtype kept
+        nu_scale = 1.0 / (1.0 - b2**t)
+
+        def leaf(
+            p: Array[FloatT], g: Array[FloatT], mu: Array[FloatT], nu: Array[FloatT]
+        ) -> tuple[Array[FloatT], Array[FloatT], Array[FloatT]]:
+            mu_new = g - mu  # mu + (1 - b1)(g - mu) = b1 mu + (1 - b1) g
+            mu_new *= c1
+            mu_new += mu
+            nu_new = g * g
+            nu_new -= nu
+            nu_new *= c2
+            nu_new += nu
+            u = nu_new * nu_scale
+            np.sqrt(u, out=u)
+            u += eps
+            np.divide(mu_new, u, out=u)
+            u *= step_size
+            return u, mu_new, nu_new
+
+        mu, nu = _buffer(state, "mu", self), _buffer(state, "nu", self)
+        updates, mu, nu = map_mirrored(leaf, 3, params, grads, mu, nu, names=("params", "grads", "mu", "nu"))
+        return updates, OptState(t, FrozenTree({"mu": mu, "nu": nu}))
+
+
+@attrs.frozen(repr=False)
+class RMSProp:
+    """RMSProp: ``nu <- decay nu + (1 - decay) g²``, ``update = -lr(t) g / (sqrt(nu) + eps)``.
+
+    Buffers: ``{"nu": <params-shaped>}``.
+    """
+
+    __repr__ = short_repr
+
+    kind: ClassVar[str] = "rmsprop"
+    role: ClassVar[str] = "optimizer"  # see funcnn.transforms.chain
+    lr: float | Schedule = attrs.field(default=1e-3, converter=real_or_schedule, validator=check_lr)
+    decay: float = attrs.field(default=0.9, converter=real, validator=number(ge=0, lt=1))
+    eps: float = attrs.field(default=1e-8, converter=real, validator=number(gt=0))
+
+    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
+        return OptState(0, FrozenTree({"nu": _zeros(params)}))
+
+    def update(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        scale = -learning_rate(self.lr, state.count)
+        c, eps = 1.0 - self.decay, self.eps
+
+        def leaf(p: Array[FloatT], g: Array[FloatT], nu: Array[FloatT]) -> tuple[Array[FloatT], Array[FloatT]]:
+            nu_new = g * g
+            nu_new -= nu
+            nu_new *= c
+            nu_new += nu
+            u = np.sqrt(nu_new)
+            u += eps
+            np.divide(g, u, out=u)
+            u *= scale
+            return u, nu_new
+
+        nu = _buffer(state, "nu", self)
+        updates, nu = map_mirrored(leaf, 2, params, grads, nu, names=("params", "grads", "nu"))
+        return updates, OptState(state.count + 1, FrozenTree({"nu": nu}))
+
+
+@attrs.frozen(repr=False)
+class Adagrad:
+    """Adagrad: ``s <- s + g²``, ``update = -lr(t) g / (sqrt(s) + eps)``.
+
+    ``s`` starts at ``initial_accumulator``. Buffers: ``{"sum_sq": <params-shaped>}``.
+    """
+
+    __repr__ = short_repr
+
+    kind: ClassVar[str] = "adagrad"
+    role: ClassVar[str] = "optimizer"  # see funcnn.transforms.chain
+    lr: float | Schedule = attrs.field(default=1e-2, converter=real_or_schedule, validator=check_lr)
+    eps: float = attrs.field(default=1e-8, converter=real, validator=number(gt=0))
+    initial_accumulator: float = attrs.field(default=0.0, converter=real, validator=number(ge=0))
+
+    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
+        return OptState(0, FrozenTree({"sum_sq": _zeros(params, self.initial_accumulator)}))
+
+    def update(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        scale, eps = -learning_rate(self.lr, state.count), self.eps
+
+        def leaf(p: Array[FloatT], g: Array[FloatT], s: Array[FloatT]) -> tuple[Array[FloatT], Array[FloatT]]:
+            s_new = g * g
+            s_new += s
+            u = np.sqrt(s_new)
+            u += eps
+            np.divide(g, u, out=u)
+            u *= scale
+            return u, s_new
+
+        sum_sq = _buffer(state, "sum_sq", self)
+        updates, sum_sq = map_mirrored(leaf, 2, params, grads, sum_sq, names=("params", "grads", "sum_sq"))
+        return updates, OptState(state.count + 1, FrozenTree({"sum_sq": sum_sq}))
+
+
+# -- factories ----------------------------------------------------------------
+
+
+def sgd(lr: float | Schedule, *, momentum: float = 0.0, nesterov: bool = False) -> SGD:
+    """Stochastic gradient descent with a constant or scheduled learning rate.
+
+    ``momentum > 0`` adds a velocity buffer; ``nesterov=True`` uses Nesterov's
+    look-ahead form.
+    """
+    return SGD(lr, momentum, nesterov)
+
+
+def momentum(lr: float | Schedule, mass: float = 0.9, *, nesterov: bool = False) -> SGD:
+    """SGD with momentum ``mass`` (an alias of ``sgd(lr, momentum=mass)``)."""
+    return SGD(lr, mass, nesterov)
+
+
+def adam(lr: float | Schedule = 1e-3, *, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Adam:
+    """Adam with the usual defaults (``lr=1e-3, b1=0.9, b2=0.999, eps=1e-8``)."""
+    return Adam(lr, b1, b2, eps)
+
+
+def rmsprop(lr: float | Schedule = 1e-3, *, decay: float = 0.9, eps: float = 1e-8) -> RMSProp:
+    """RMSProp with decay rate ``decay`` of the squared-gradient average."""
+    return RMSProp(lr, decay, eps)
+
+
+def adagrad(lr: float | Schedule = 1e-2, *, eps: float = 1e-8, initial_accumulator: float = 0.0) -> Adagrad:
+    """Adagrad: per-coordinate learning rates shrinking with the summed squared gradients."""
+    return Adagrad(lr, eps, initial_accumulator)
 
 
 def apply_updates(params: FrozenTree[FloatT], updates: FrozenTree[FloatT]) -> FrozenTree[FloatT]:
     """``params + updates`` leaf by leaf, as a new tree (dtypes kept)."""
-    assert_same_structure(params, updates, names=("params", "updates"))
-    return tree_map(_add, params, updates)
+    (new,) = map_mirrored(_add, 1, params, updates, names=("params", "updates"))
+    return new
 
 
-def _add(p: Array[FloatT], u: Array[FloatT]) -> Array[FloatT]:
-    return np.add(p, u, dtype=p.dtype)
+def _add(p: Array[FloatT], u: Array[FloatT]) -> tuple[Array[FloatT]]:
+    return (np.add(p, u, dtype=p.dtype),)
 
 
-def sgd_step(params: FrozenTree[FloatT], grads: FrozenTree[FloatT], *, lr: float) -> FrozenTree[FloatT]:
-    """One stateless gradient-descent step ``params - lr * grads`` (a new tree).
+def sgd_step(
+    params: FrozenTree[FloatT], grads: FrozenTree[FloatT], *, lr: float | Schedule, step: int = 0
+) -> FrozenTree[FloatT]:
+    """One stateless gradient-descent step ``params - lr(step) * grads`` (a new tree).
+
+    The same result, bit for bit, as one step of ``sgd(lr)`` without momentum.
 
     >>> import numpy as np, funcnn as fn
     >>> p = fn.freeze({"w": np.array([1.0, 2.0])})
     >>> fn.sgd_step(p, fn.freeze({"w": np.array([0.5, -1.0])}), lr=0.1)["w"]
     array([0.95, 2.1 ])
     """
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not (np.isfinite(lr) and lr > 0):
+    if isinstance(lr, bool) or not (isinstance(lr, int | float) or callable(lr)):
+        raise ValueError(f"sgd_step: lr must be a finite number > 0 or a schedule, got lr={lr!r}")
+    if isinstance(lr, int | float) and not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"sgd_step: lr must be a finite number > 0, got lr={lr!r}")
-    assert_same_structure(params, grads)
-    lr = float(lr)
-    return tree_map(lambda p, g: p - lr * g, params, grads)
+    scale = -learning_rate(lr, step)
+    (new,) = map_mirrored(lambda p, g: (p + g * scale,), 1, params, grads)
+    return new
