@@ -17,7 +17,15 @@ def short_repr(self: attrs.AttrsInstance) -> str:
         default = field.default
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
             default = default.factory()
-        if default is not attrs.NOTHING and value == default:
+        if default is not attrs.NOTHING and _same(value, default):
             continue
         parts.append(f"{field.name}={value!r}")
     return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def _same(value: object, default: object) -> bool:
+    # Trees and arrays have no boolean ==; treat them as "not the default".
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):
+        return False

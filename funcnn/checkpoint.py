@@ -46,6 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from funcnn._typing import FloatT, Shape
+from funcnn._version import __version__
 from funcnn.config import (
     JSON,
     SPEC_MODULES,
@@ -190,12 +191,11 @@ def _sha256(a: NDArray[Any]) -> str:
 
 
 def _manifest(content: str, dtype: np.dtype[Any], in_shape: Shape, arrays: _Arrays) -> dict[str, JSON]:
-    import funcnn  # the package is fully imported by the time anything is saved
 
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "funcnn_version": funcnn.__version__,
+        "funcnn_version": __version__,
         "content": content,
         "dtype": str(dtype),
         "in_shape": list(in_shape),

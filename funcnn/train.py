@@ -111,6 +111,10 @@ def _check_min_delta(instance: object, attribute: object, value: float) -> None:
         raise ValueError(f"min_delta must be a finite number >= 0, got min_delta={value!r}")
 
 
+def _to_shape(value: Sequence[int] | None) -> tuple[int, ...] | None:
+    return None if value is None else tuple(int(d) for d in value)
+
+
 def _to_metric_names(value: Sequence[str]) -> tuple[str, ...]:
     return metric_names(value)
 
@@ -118,7 +122,7 @@ def _to_metric_names(value: Sequence[str]) -> tuple[str, ...]:
 STOP_REASONS = (None, "early_stopping", "non_finite")
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class TrainState(Generic[FloatT]):
     """Everything a run needs to continue: a frozen value.
 
@@ -135,6 +139,10 @@ class TrainState(Generic[FloatT]):
     set, the run stops once ``wait == patience`` (``stop_reason`` is then
     ``"early_stopping"``); ``"non_finite"`` marks a run cut short by a
     non-finite cost (see ``on_nonfinite``).
+
+    ``in_shape`` is the input shape without the batch axis; the first epoch
+    records it from the data (a checkpoint needs it to rebuild the model), and
+    a continued run must bring data of the same shape.
 
     ``params`` are the live params a continued run starts from, except after
     :meth:`restore_best`, where ``params`` are the best epoch's and the live
@@ -162,6 +170,7 @@ class TrainState(Generic[FloatT]):
     wait: int = 0
     stop_reason: str | None = attrs.field(default=None, validator=attrs.validators.in_(STOP_REASONS))
     last_params: FrozenTree[FloatT] | None = None
+    in_shape: tuple[int, ...] | None = attrs.field(default=None, converter=_to_shape)
 
     @classmethod
     def create(
@@ -313,6 +322,13 @@ def train_epochs(
     if state.stopped:
         return
     xs, ts = _prepare_data(state, x, y)
+    if state.in_shape is None:
+        state = attrs.evolve(state, in_shape=xs.shape[1:])
+    elif state.in_shape != xs.shape[1:]:
+        raise ShapeError(
+            f"train: the run was trained on inputs of shape (n, {', '.join(map(str, state.in_shape))}), "
+            f"got {xs.shape}; continue a run with data of the same shape"
+        )
     xv: Array[FloatT] | None = None
     tv: Array[FloatT] | None = None
     if state.validation_fraction is not None:
