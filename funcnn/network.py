@@ -10,16 +10,16 @@ entry in params; every layer has one in the cache.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import ClassVar, overload
 
 import attrs
 import numpy as np
 
 from funcnn._typing import Array, FloatT, Shape
-from funcnn.errors import ShapeError, TreeStructureError
+from funcnn.errors import MissingRngError, ShapeError, TreeStructureError
 from funcnn.layers.base import Layer
 from funcnn.rng import Key, fold_in
-from funcnn.tree import FrozenTree, tree_dtype
+from funcnn.tree import FrozenTree, tree_dtype, tree_leaves
 
 __all__ = ["Sequential", "backward", "forward", "init", "output_shape", "predict"]
 
@@ -80,7 +80,7 @@ class Sequential:
             try:
                 shape, p = layer.init(fold_in(key, name), shape, dtype)
             except ShapeError as e:
-                raise ShapeError(f"{name} {e}") from None
+                raise ShapeError(_where(name, layer, e)) from None
             if len(p):
                 params[name] = p
         return shape, FrozenTree(params)
@@ -94,8 +94,8 @@ class Sequential:
             layer_key = fold_in(key, name) if pass_key and layer.uses_key and key is not None else None
             try:
                 x, caches[name] = layer.forward(params.subtree(name), x, key=layer_key, train=train)
-            except (ShapeError, TreeStructureError) as e:
-                raise type(e)(f"{name} {e}") from None
+            except (ShapeError, TreeStructureError, MissingRngError) as e:
+                raise type(e)(_where(name, layer, e)) from None
         return x, FrozenTree(caches)
 
     def backward(
@@ -113,20 +113,43 @@ class Sequential:
                     params.subtree(name), cache.subtree(name), dy, need_dx=need_dx or i > first
                 )
             except (ShapeError, TreeStructureError) as e:
-                raise type(e)(f"{name} {e}") from None
+                raise type(e)(_where(name, layer, e)) from None
             if len(g):
                 grads[name] = g
         return FrozenTree(grads), dy
 
 
+def _where(name: str, layer: Layer, error: Exception) -> str:
+    # Prefix an error with the layer's name; nested containers join into a path
+    # ("encoder/dense_0 Dense(out_dim=3): ...").
+    return f"{name}{'/' if isinstance(layer, Sequential) else ' '}{error}"
+
+
 def _as_input(params: FrozenTree[FloatT], x: object) -> Array[FloatT]:
-    """Cast the input once at the entry to the params' dtype (float64 if no params)."""
-    arr = np.asarray(x, dtype=tree_dtype(params))
+    """Cast the input once at the entry to the params' dtype.
+
+    A model without params keeps a float32 or float64 input's dtype (anything
+    else becomes float64), so param-free stacks preserve float32 too.
+    """
+    if not tree_leaves(params) and isinstance(x, np.ndarray) and x.dtype in (np.float32, np.float64):
+        arr = np.asarray(x)
+    else:
+        arr = np.asarray(x, dtype=tree_dtype(params))
     if arr.ndim == 0:
         raise ShapeError(f"expected an input with a batch axis (batch, ...), got a scalar {arr!r}")
     return arr
 
 
+@overload
+def init(model: Layer, key: Key, *, in_shape: Shape) -> FrozenTree[np.float64]: ...
+
+
+@overload
+def init(model: Layer, key: Key, *, in_shape: Shape, dtype: type[FloatT]) -> FrozenTree[FloatT]: ...
+
+
+# Overloads: without ``dtype`` the params are typed float64 (a bare TypeVar
+# default would make mypy pick float32, the first constraint).
 def init(
     model: Layer, key: Key, *, in_shape: Shape, dtype: type[FloatT] = np.float64  # type: ignore[assignment]
 ) -> FrozenTree[FloatT]:

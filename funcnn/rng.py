@@ -33,6 +33,15 @@ _TAG_SPLIT = 0
 _TAG_INT = 1
 _TAG_STR = 2
 
+# SeedSequence reads the seed as 32-bit words zero-padded to 4 words, then the
+# path's entries as 32-bit words, each int taking as many words as it needs.
+# The word sequence identifies the key only if every entry has a width fixed by
+# its tag: split indices and folded-in ints take one word (< 2**32), string
+# digests exactly two (>= 2**32), and the seed at most four (< 2**128).
+# Otherwise e.g. fold_in(k, 2**32) and Key(k.seed, k.path + (1, 0, 1)) collide.
+_MAX_INT = 2**32
+_MAX_SEED = 2**128
+
 
 def _to_path(value: tuple[int, ...] | list[int]) -> tuple[int, ...]:
     return tuple(int(v) for v in value)
@@ -50,7 +59,9 @@ class Key:
     Cheap to store (it is two small JSON-able values) and to compare.
     """
 
-    seed: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])
+    seed: int = attrs.field(
+        validator=[attrs.validators.instance_of(int), attrs.validators.ge(0), attrs.validators.lt(_MAX_SEED)]
+    )
     path: tuple[int, ...] = attrs.field(default=(), converter=_to_path, validator=_check_path)
 
     def to_config(self) -> dict[str, int | list[int]]:
@@ -66,8 +77,8 @@ def key(seed: int) -> Key:
     """
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"key(seed): seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"key(seed): seed must be >= 0, got seed={seed}")
+    if not 0 <= seed < _MAX_SEED:
+        raise ValueError(f"key(seed): seed must be in [0, 2**128), got seed={seed}")
     return Key(int(seed))
 
 
@@ -82,7 +93,9 @@ def _digest(text: str) -> int:
     # A stable (unsalted) 64-bit digest of a tagged, length-prefixed encoding.
     data = text.encode("utf-8")
     h = hashlib.sha256(b"funcnn.fold_in:" + len(data).to_bytes(8, "little") + data)
-    return int.from_bytes(h.digest()[:8], "little")
+    d = int.from_bytes(h.digest()[:8], "little")
+    # Exactly two 32-bit words (see _MAX_INT); almost every digest already is.
+    return d if d >= _MAX_INT else d + _MAX_INT
 
 
 def fold_in(k: Key, data: int | str) -> Key:
@@ -91,8 +104,8 @@ def fold_in(k: Key, data: int | str) -> Key:
         return Key(k.seed, k.path + (_TAG_STR, _digest(data)))
     if isinstance(data, bool) or not isinstance(data, int | np.integer):
         raise TypeError(f"fold_in(key, data): data must be an int or str, got {type(data).__name__}")
-    if data < 0:
-        raise ValueError(f"fold_in(key, data): data must be >= 0, got data={data}")
+    if not 0 <= data < _MAX_INT:
+        raise ValueError(f"fold_in(key, data): data must be in [0, 2**32), got data={data}")
     return Key(k.seed, k.path + (_TAG_INT, int(data)))
 
 

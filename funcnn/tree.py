@@ -90,8 +90,11 @@ class FrozenTree(Mapping[str, Node[FloatT]], Generic[FloatT]):
     def __ne__(self, other: object) -> bool:
         raise TypeError("FrozenTree has no !=; use funcnn.tree_equal or funcnn.tree_allclose")
 
-    def __reduce__(self) -> tuple[type[FrozenTree[FloatT]], tuple[dict[str, Node[FloatT]]]]:
-        return (FrozenTree, (self._data,))
+    def __reduce__(
+        self,
+    ) -> tuple[Callable[[dict[str, Node[FloatT]]], FrozenTree[FloatT]], tuple[dict[str, Node[FloatT]]]]:
+        # Unpickled arrays come back writeable: _unpickle makes them read-only again.
+        return (_unpickle, (self._data,))
 
     def __repr__(self) -> str:
         if not self._data:
@@ -116,6 +119,13 @@ class FrozenTree(Mapping[str, Node[FloatT]], Generic[FloatT]):
         if not isinstance(node, FrozenTree):
             raise TreeStructureError(f"expected a subtree at {name!r}, got an array of shape {node.shape}")
         return node
+
+
+def _unpickle(data: dict[str, Node[FloatT]]) -> FrozenTree[FloatT]:
+    for node in data.values():
+        if not isinstance(node, FrozenTree):
+            node.flags.writeable = False  # a fresh copy made by unpickling: freeze in place
+    return FrozenTree(data)
 
 
 def _describe(node: object) -> str:

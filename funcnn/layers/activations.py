@@ -13,7 +13,7 @@ import numpy as np
 
 from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT, Shape
-from funcnn.layers.base import cache_of, fresh, shape_error
+from funcnn.layers.base import cache_of, fresh, readonly_view, shape_error
 from funcnn.rng import Key
 from funcnn.tree import FrozenTree
 
@@ -41,12 +41,12 @@ class Identity:
     def forward(
         self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
     ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
-        return x, FrozenTree()
+        return readonly_view(x), FrozenTree()  # read-only view: writes to the output cannot reach x
 
     def backward(
         self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
-        return FrozenTree(), dy
+        return FrozenTree(), readonly_view(dy)
 
 
 @attrs.frozen(repr=False)

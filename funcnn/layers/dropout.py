@@ -9,7 +9,7 @@ import attrs
 from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT, Shape
 from funcnn.errors import MissingRngError
-from funcnn.layers.base import cache_of, fresh, shape_error
+from funcnn.layers.base import cache_of, fresh, readonly_view, shape_error
 from funcnn.rng import Key, generator
 from funcnn.tree import FrozenTree
 
@@ -43,7 +43,7 @@ class Dropout:
         self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
     ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
         if not train or self.rate == 0.0:
-            return x, FrozenTree()
+            return readonly_view(x), FrozenTree()  # read-only view: writes to the output cannot reach x
         if key is None:
             raise MissingRngError(f"{self!r}: training mode needs a key; pass key=... or train=False")
         keep = generator(key).random(x.shape, dtype=x.dtype) >= self.rate
@@ -54,7 +54,7 @@ class Dropout:
         self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
         if "mask" not in cache:
-            return FrozenTree(), dy
+            return FrozenTree(), readonly_view(dy)
         mask = cache.leaf("mask")
         if dy.shape != mask.shape:
             raise shape_error(self, f"dy of shape {mask.shape}", dy.shape)
