@@ -260,7 +260,7 @@ def split_validation(key: Key, n: int, fraction: float) -> tuple[NDArray[np.intp
 def _batches(state: TrainState[FloatT], n: int, epoch: int) -> list[NDArray[np.intp]] | None:
     """Index arrays of the batches of ``epoch``; None means "all samples, in order"."""
     size = n if state.batch_size is None else min(state.batch_size, n)
-    if not state.shuffle and size == n:
+    if size == n:  # full batch: the order changes nothing but rounding, so skip the copy
         return None
     order = (
         generator(fold_in(fold_in(state.key, "shuffle"), epoch)).permutation(n)
