@@ -93,4 +93,14 @@ CASES: list[Case] = [
         (2, 2, 1),
         id="nested mlp with dropout",
     ),
+    Case(fn.Conv2D(3, 3), (6, 5, 2)),
+    Case(fn.Conv2D(2, 2, stride=2, padding="same", b_init=fn.Normal(0.5)), (5, 5, 1), id="Conv2D stride 2 same"),
+    Case(fn.MaxPool2D(2), (4, 6, 2)),
+    Case(fn.MaxPool2D(3, stride=2), (7, 7, 1)),
+    Case(fn.AvgPool2D(2), (4, 5, 3)),
+    Case(
+        fn.Sequential(fn.Conv2D(2, 3, padding="same"), fn.Tanh(), fn.MaxPool2D(2), fn.Flatten(), fn.Dense(3)),
+        (6, 6, 1),
+        id="small cnn",
+    ),
 ]
