@@ -1,0 +1,212 @@
+"""Errors on the command line: short messages on stderr and exit codes, never a traceback.
+
+* Usage errors (a bad option value, a missing file named on the command line,
+  options that contradict each other) print two lines, the problem and where
+  to look for help, and exit with code 2.
+* Run-time failures (a malformed data file, a damaged checkpoint, a model that
+  does not fit the data, a cost that became NaN) print the problem and, when
+  useful, a hint, and exit with code 1.
+* Ctrl-C exits with code 130.
+
+An unexpected exception is a bug: it is reported in two lines as well; set
+``FUNCNN_DEBUG=1`` to see its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_RUNTIME",
+    "EXIT_USAGE",
+    "FuncnnGroup",
+    "deferred_interrupt",
+    "echo_err",
+    "fail",
+    "handle_errors",
+    "usage_error",
+]
+
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# Typer (>= 0.24) vendors click; reach its ClickException through a public subclass
+# rather than a private module path, so this works whichever click Typer uses.
+_CLICK_EXCEPTION: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def echo_err(text: str) -> None:
+    """Print ``text`` on stderr."""
+    typer.echo(text, err=True)
+
+
+def usage_error(option: str, message: str) -> typer.BadParameter:
+    """A usage error about ``option`` (exit code 2); raise it."""
+    return typer.BadParameter(message, param_hint=f"'{option}'" if option.startswith("-") else option)
+
+
+def fail(message: str, hint: str | None = None, *, code: int = EXIT_RUNTIME) -> NoReturn:
+    """Print ``error: message`` (and ``hint: ...``) on stderr and exit with ``code``."""
+    echo_err(f"error: {message}")
+    if hint:
+        echo_err(f"hint: {hint}")
+    raise typer.Exit(code)
+
+
+def condense(message: str) -> str:
+    """One line from a library message that lists several problems on separate lines.
+
+    >>> condense("ckpt.npz: 3 problems:\\n  - params/w: missing\\n  - b: extra\\n  - c: extra")
+    'ckpt.npz: 3 problems: params/w: missing (and 2 more)'
+    """
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else message
+    items = [line.removeprefix("- ") for line in lines[1:]]
+    more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+    return f"{lines[0]} {items[0]}{more}"
+
+
+def _hint(error: Exception) -> str | None:
+    from funcnn.errors import CheckpointError, ConfigError
+
+    if isinstance(error, CheckpointError):
+        return "give a run folder or a checkpoint written by 'funcnn train' (or funcnn.checkpoint.save)"
+    if isinstance(error, ConfigError) and ("unknown" in str(error) or "not valid" in str(error)):
+        return "a model file is TOML or JSON with kind = \"sequential\" and [[layers]]; see 'funcnn train --help'"
+    return None
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn the exceptions of a command into short messages and exit codes (see the module docstring)."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, _CLICK_EXCEPTION):
+        raise
+    except KeyboardInterrupt:
+        echo_err("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except MemoryError:
+        fail("out of memory", "use a smaller --batch-size or less data")
+    except Exception as e:
+        from funcnn.errors import FuncnnError
+
+        if isinstance(e, FuncnnError):
+            fail(condense(str(e)), _hint(e))
+        if isinstance(e, BrokenPipeError):
+            raise  # the reader went away (e.g. '| head'): Typer exits quietly
+        if isinstance(e, OSError):
+            where = f"{e.filename}: " if e.filename else ""
+            fail(f"{where}{e.strerror or e}", "check the path and its permissions")
+        if os.environ.get("FUNCNN_DEBUG"):
+            raise
+        fail(
+            f"internal error: {type(e).__name__}: {condense(str(e))}",
+            "this is a bug in funcnn; run again with FUNCNN_DEBUG=1 to see the traceback, and please report it",
+        )
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C back while a file is being written; it is raised right after.
+
+    (Files are written atomically anyway; this keeps a save from being cut short.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def remember(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    previous = signal.signal(signal.SIGINT, remember)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending:
+            raise KeyboardInterrupt
+
+
+# typer.rich_utils imports rich.markdown (markdown-it) and rich.traceback (pygments) when it is
+# first imported, though help in the "rich" markup mode uses neither: about half the time of
+# 'funcnn --help'. While help is drawn they are given placeholders, removed right after (with
+# typer.rich_utils itself), so anything later in the process imports the real modules.
+_HEAVY_FOR_HELP = {"rich.markdown": "Markdown", "rich.traceback": "Traceback"}
+
+
+@contextmanager
+def _light_help(args: Sequence[str]) -> Iterator[None]:
+    wants_help = not args or any(a in ("-h", "--help") for a in args)
+    loaded = any(name in sys.modules for name in (*_HEAVY_FOR_HELP, "typer.rich_utils"))
+    if not wants_help or loaded:
+        yield
+        return
+    for name, attr in _HEAVY_FOR_HELP.items():
+        placeholder = types.ModuleType(name, "placeholder while funcnn draws its help")
+        setattr(placeholder, attr, type(attr, (), {}))
+        sys.modules[name] = placeholder
+    try:
+        yield
+    finally:
+        for name in (*_HEAVY_FOR_HELP, "typer.rich_utils"):
+            sys.modules.pop(name, None)
+        if "rich_utils" in vars(typer):  # set by 'from . import rich_utils'; would outlive sys.modules
+            delattr(typer, "rich_utils")
+
+
+def _command_path(group: TyperGroup, prog: str, args: Sequence[str] | None) -> str:
+    words = list(sys.argv[1:] if args is None else args)
+    sub = next((w for w in words if not w.startswith("-")), None)
+    return f"{prog} {sub}" if sub is not None and sub in group.commands else prog
+
+
+class FuncnnGroup(TyperGroup):
+    """The app's command group: usage errors in two plain lines instead of a framed panel."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        prog = prog_name or "funcnn"
+        words = list(sys.argv[1:] if args is None else args)
+        try:
+            with _light_help(words):
+                rv = super().main(args, prog, complete_var, standalone_mode=False, **extra)
+        except _CLICK_EXCEPTION as e:
+            code = int(getattr(e, "exit_code", EXIT_USAGE))
+            if type(e).__name__ == "NoArgsIsHelpError":  # the help text itself
+                text = e.format_message()  # type: ignore[attr-defined]
+                if text.strip():
+                    typer.echo(text)
+                sys.exit(code)
+            path = _command_path(self, prog, args)
+            message = e.format_message()  # type: ignore[attr-defined]
+            echo_err(f"{path}: error: {message[:1].lower()}{message[1:]}")
+            echo_err(f"Try '{path} --help' for the options and examples.")
+            sys.exit(code)
+        except typer.Abort:
+            echo_err("aborted")
+            sys.exit(EXIT_RUNTIME)
+        sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,189 @@
+"""The run folder's plumbing: a fresh folder name, which files belong to a run, ``history.csv``.
+
+(The data and model policy, and reading a run back, live in :mod:`funcnn.runs`.)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from funcnn.checkpoint import LATEST
+from funcnn.errors import CheckpointError
+from funcnn.runs import CONFIG, HISTORY, PREPROCESS, atomic_write
+from funcnn.train import TrainState
+
+__all__ = [
+    "HistoryLog",
+    "history_columns",
+    "history_row",
+    "is_run_file",
+    "new_run_dir",
+    "read_history",
+    "run_files",
+    "write_json",
+]
+
+PLOTS = ("history.png", "decision_boundary.png", "replay.png")
+_RUN_FILES = frozenset({CONFIG, PREPROCESS, HISTORY, LATEST, *PLOTS})
+_EPOCH_FILE = re.compile(r"^epoch-\d+\.npz$")
+
+
+def write_json(path: str | os.PathLike[str], data: Mapping[str, object]) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write(Path(path), (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+
+
+def is_run_file(name: str) -> bool:
+    """True for the names a run folder's files have (``config.json``, ``epoch-0005.npz``, ...)."""
+    return name in _RUN_FILES or bool(_EPOCH_FILE.match(name))
+
+
+def run_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The files in ``folder`` that belong to a run (empty if the folder does not exist)."""
+    p = Path(folder)
+    if not p.is_dir():
+        return []
+    return sorted(q for q in p.iterdir() if is_run_file(q.name))
+
+
+def _safe_stem(stem: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")
+    return cleaned or "run"
+
+
+def new_run_dir(parent: str | os.PathLike[str], stem: str, *, now: datetime) -> Path:
+    """Create and return a fresh folder ``parent/<stem>-YYYYmmdd-HHMMSS[-n]``; never reuses one.
+
+    >>> import tempfile
+    >>> from datetime import datetime
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     t = datetime(2024, 6, 1, 12, 30, 5)
+    ...     a, b = new_run_dir(d, "spiral", now=t), new_run_dir(d, "my data", now=t)
+    ...     c = new_run_dir(d, "spiral", now=t)
+    >>> a.name, b.name, c.name
+    ('spiral-20240601-123005', 'my_data-20240601-123005', 'spiral-20240601-123005-2')
+    """
+    base = f"{_safe_stem(stem)}-{now:%Y%m%d-%H%M%S}"
+    root = Path(parent)
+    root.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        folder = root / (base if n == 1 else f"{base}-{n}")
+        try:
+            folder.mkdir()  # atomic: two runs started in the same second get different folders
+        except FileExistsError:
+            n += 1
+            continue
+        return folder
+
+
+# --- history.csv -----------------------------------------------------------------------------
+
+
+def history_columns(metrics: Sequence[str], *, validation: bool) -> tuple[str, ...]:
+    """The columns of ``history.csv`` for a run with these metrics (and validation data or not).
+
+    >>> history_columns(["accuracy"], validation=True)
+    ('epoch', 'step', 'cost', 'val_cost', 'accuracy', 'val_accuracy', 'lr', 'seconds')
+    """
+    cols = ["epoch", "step", "cost"] + (["val_cost"] if validation else [])
+    cols += list(metrics)
+    cols += [f"val_{m}" for m in metrics] if validation else []
+    return (*cols, "lr", "seconds")
+
+
+def history_row(state: TrainState[Any], *, lr: float, seconds: float) -> dict[str, float | int]:
+    """The ``history.csv`` row of the epoch ``state`` has just finished."""
+    h = state.history
+    row: dict[str, float | int] = {"epoch": state.epoch, "step": state.step, "cost": float(h.cost[-1])}
+    if len(h.val_cost):
+        row["val_cost"] = float(h.val_cost[-1])
+    for name in h.metrics:
+        row[name] = float(h.metrics.leaf(name)[-1])
+    row["lr"] = lr
+    row["seconds"] = seconds
+    return row
+
+
+def _cell(value: float | int | str) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+class HistoryLog:
+    """Append-only writer of ``history.csv``: one line per epoch, flushed as it is written.
+
+    Use :meth:`create` for a new run and :meth:`reopen` to continue one; as
+    a context manager it closes the file.
+    """
+
+    def __init__(self, path: Path, columns: tuple[str, ...], f: IO[str]) -> None:
+        self.path = path
+        self.columns = columns
+        self._f = f
+        self._writer = csv.writer(f, lineterminator="\n")
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], columns: Sequence[str]) -> HistoryLog:
+        """Start a new ``history.csv`` holding only the header."""
+        p = Path(path)
+        atomic_write(p, (",".join(columns) + "\n").encode("utf-8"))
+        return cls(p, tuple(columns), open(p, "a", encoding="utf-8", newline=""))  # noqa: SIM115
+
+    @classmethod
+    def reopen(cls, path: str | os.PathLike[str], columns: Sequence[str], *, through_epoch: int) -> HistoryLog:
+        """Continue a ``history.csv``, dropping rows after ``through_epoch`` (written after the last save).
+
+        A missing file is started afresh.
+
+        Raises:
+            CheckpointError: the file's header is not ``columns``.
+        """
+        p = Path(path)
+        if not p.is_file():
+            return cls.create(p, columns)
+        with open(p, encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows or tuple(rows[0]) != tuple(columns):
+            found = ",".join(rows[0]) if rows else "an empty file"
+            raise CheckpointError(
+                f"{p}: expected the columns {','.join(columns)}, found {found}; the run's history does not match"
+            )
+        kept = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= through_epoch]
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows([rows[0], *kept])
+        atomic_write(p, buffer.getvalue().encode("utf-8"))
+        return cls(p, tuple(columns), open(p, "a", encoding="utf-8", newline=""))  # noqa: SIM115
+
+    def append(self, row: Mapping[str, float | int]) -> None:
+        """Write one row (missing columns are left empty) and flush it."""
+        self._writer.writerow([_cell(row[c]) if c in row else "" for c in self.columns])
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> HistoryLog:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def read_history(path: str | os.PathLike[str]) -> dict[str, list[float]]:
+    """The columns of a ``history.csv`` as lists of floats (empty cells are NaN)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return {}
+    header, body = rows[0], [r for r in rows[1:] if r]
+    return {name: [float(r[i]) if i < len(r) and r[i] else math.nan for r in body] for i, name in enumerate(header)}
