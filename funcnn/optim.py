@@ -16,6 +16,12 @@ is a Python float, and Adam's bias corrections are computed as Python floats.
 Gradient transforms (weight decay, clipping) and :func:`~funcnn.transforms.chain`
 live in :mod:`funcnn.transforms`; they follow the same protocol.
 
+Every built-in optimizer also has ``fused_step(grads, state, params) ->
+(new_params, state)``: ``update`` and :func:`apply_updates` in one pass over
+the leaves, adding the params in place to the freshly computed updates (the
+same bits, one array and one pass fewer per leaf). :func:`apply_step` uses it
+when an optimizer has it; the training loop calls :func:`apply_step`.
+
 >>> import numpy as np, funcnn as fn
 >>> params = fn.freeze({"w": np.array([1.0, -2.0])})
 >>> opt = adam(0.1)
@@ -27,7 +33,7 @@ live in :mod:`funcnn.transforms`; they follow the same protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Generic, Protocol
 
 import attrs
@@ -50,6 +56,7 @@ __all__ = [
     "Schedule",
     "adagrad",
     "adam",
+    "apply_step",
     "apply_updates",
     "learning_rate",
     "momentum",
@@ -105,31 +112,43 @@ def _walk(
     f: Callable[..., tuple[NDArray[FloatT], ...]],
     n_out: int,
     tree: FrozenTree[FloatT],
-    rest: tuple[FrozenTree[FloatT], ...],
+    rest: Sequence[FrozenTree[FloatT]],
     leaf_names: bool,
-) -> tuple[FrozenTree[FloatT], ...]:
-    outs: list[dict[str, FrozenTree[FloatT] | NDArray[FloatT]]] = [{} for _ in range(n_out)]
+    add_first: bool,
+) -> list[FrozenTree[FloatT]]:
+    # The hot path of every training step: kept lean (dict-backed items(),
+    # ndarray checks rather than the FrozenTree ABC's slower isinstance).
+    size = len(tree)
     for other in rest:
-        if not isinstance(other, FrozenTree) or len(other) != len(tree):
+        if not isinstance(other, FrozenTree) or len(other) != size:
             raise _Mismatch
+    outs: list[dict[str, FrozenTree[FloatT] | NDArray[FloatT]]] = [{} for _ in range(n_out)]
+    indexed = tuple(enumerate(outs))
     for name, node in tree.items():
         try:
-            others = tuple(o[name] for o in rest)
+            others = [o[name] for o in rest]
         except KeyError:
             raise _Mismatch from None
-        if isinstance(node, FrozenTree):
-            subs = _walk(f, n_out, node, others, leaf_names)  # type: ignore[arg-type]  # checked at the next level
-            for out, sub in zip(outs, subs, strict=True):
-                out[name] = sub
+        if not isinstance(node, np.ndarray):  # a subtree; the others are checked at the next level
+            subs = _walk(f, n_out, node, others, leaf_names, add_first)  # type: ignore[arg-type]
+            for i, out in indexed:
+                out[name] = subs[i]
             continue
+        shape, dtype = node.shape, node.dtype
         for o in others:
-            if isinstance(o, FrozenTree) or o.shape != node.shape or o.dtype != node.dtype:
+            if not isinstance(o, np.ndarray) or o.shape != shape or o.dtype != dtype:
                 raise _Mismatch
         results = f(name, node, *others) if leaf_names else f(node, *others)
-        for out, result in zip(outs, results, strict=True):
+        if len(results) != n_out:
+            raise ValueError(f"map_mirrored: f returned {len(results)} arrays, expected n_out={n_out}")
+        if add_first:
+            first = results[0]
+            first += node  # ``update + param`` on the fresh update array: the same bits as ``param + update``
+        for i, out in indexed:
+            result = results[i]
             result.flags.writeable = False  # fresh arrays (or inputs that are read-only already)
             out[name] = result
-    return tuple(FrozenTree(out) for out in outs)
+    return [FrozenTree(out) for out in outs]
 
 
 def map_mirrored(
@@ -139,11 +158,15 @@ def map_mirrored(
     *rest: FrozenTree[FloatT],
     names: tuple[str, ...] = ("params", "grads"),
     leaf_names: bool = False,
+    add_first: bool = False,
 ) -> tuple[FrozenTree[FloatT], ...]:
     """Apply ``f`` leaf by leaf to trees that mirror ``tree``; ``f`` returns ``n_out`` new arrays.
 
     ``f(leaf, *others)`` gets one array per tree (``f(name, leaf, *others)``
     with ``leaf_names=True``, ``name`` being the leaf's key, e.g. ``"b"``).
+    With ``add_first=True`` the leaf of ``tree`` is added in place to the
+    first array ``f`` returns (which must then be new): an optimizer's fused
+    ``update`` + :func:`apply_updates` in one pass (see :func:`apply_step`).
 
     The structure is checked during the walk (same keys, shapes and dtypes),
     which costs next to nothing; a mismatch raises :class:`TreeStructureError`
@@ -151,7 +174,7 @@ def map_mirrored(
     returns must be new (they are made read-only in place) or read-only inputs.
     """
     try:
-        return _walk(f, n_out, tree, rest, leaf_names)
+        return tuple(_walk(f, n_out, tree, rest, leaf_names, add_first))
     except _Mismatch:
         for i, other in enumerate(rest):
             other_name = names[i + 1] if i + 1 < len(names) else f"tree {i + 1}"
@@ -211,9 +234,20 @@ class SGD:
     def update(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
     ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        return self._run(grads, state, params, False)
+
+    def fused_step(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
+        return self._run(grads, state, params, True)
+
+    def _run(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
         scale = -learning_rate(self.lr, state.count)
         if self.momentum == 0.0:
-            (updates,) = map_mirrored(lambda p, g: (g * scale,), 1, params, grads)
+            (updates,) = map_mirrored(lambda p, g: (g * scale,), 1, params, grads, add_first=fused)
             return updates, OptState(state.count + 1, state.buffers)
         m, nesterov = self.momentum, self.nesterov
 
@@ -229,7 +263,9 @@ class SGD:
             return u, v_new
 
         velocity = _buffer(state, "velocity", self)
-        updates, velocity = map_mirrored(leaf, 2, params, grads, velocity, names=("params", "grads", "velocity"))
+        updates, velocity = map_mirrored(
+            leaf, 2, params, grads, velocity, names=("params", "grads", "velocity"), add_first=fused
+        )
         return updates, OptState(state.count + 1, FrozenTree({"velocity": velocity}))
 
 
@@ -258,6 +294,17 @@ class Adam:
     def update(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
     ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        return self._run(grads, state, params, False)
+
+    def fused_step(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
+        return self._run(grads, state, params, True)
+
+    def _run(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
         t = state.count + 1
         b1, b2, eps = self.b1, self.b2, self.eps
         c1, c2 = 1.0 - b1, 1.0 - b2
@@ -282,7 +329,9 @@ class Adam:
             return u, mu_new, nu_new
 
         mu, nu = _buffer(state, "mu", self), _buffer(state, "nu", self)
-        updates, mu, nu = map_mirrored(leaf, 3, params, grads, mu, nu, names=("params", "grads", "mu", "nu"))
+        updates, mu, nu = map_mirrored(
+            leaf, 3, params, grads, mu, nu, names=("params", "grads", "mu", "nu"), add_first=fused
+        )
         return updates, OptState(t, FrozenTree({"mu": mu, "nu": nu}))
 
 
@@ -307,6 +356,17 @@ class RMSProp:
     def update(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
     ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        return self._run(grads, state, params, False)
+
+    def fused_step(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
+        return self._run(grads, state, params, True)
+
+    def _run(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
         scale = -learning_rate(self.lr, state.count)
         c, eps = 1.0 - self.decay, self.eps
 
@@ -322,7 +382,7 @@ class RMSProp:
             return u, nu_new
 
         nu = _buffer(state, "nu", self)
-        updates, nu = map_mirrored(leaf, 2, params, grads, nu, names=("params", "grads", "nu"))
+        updates, nu = map_mirrored(leaf, 2, params, grads, nu, names=("params", "grads", "nu"), add_first=fused)
         return updates, OptState(state.count + 1, FrozenTree({"nu": nu}))
 
 
@@ -347,6 +407,17 @@ class Adagrad:
     def update(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
     ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        return self._run(grads, state, params, False)
+
+    def fused_step(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
+        return self._run(grads, state, params, True)
+
+    def _run(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
         scale, eps = -learning_rate(self.lr, state.count), self.eps
 
         def leaf(p: Array[FloatT], g: Array[FloatT], s: Array[FloatT]) -> tuple[Array[FloatT], Array[FloatT]]:
@@ -359,7 +430,9 @@ class Adagrad:
             return u, s_new
 
         sum_sq = _buffer(state, "sum_sq", self)
-        updates, sum_sq = map_mirrored(leaf, 2, params, grads, sum_sq, names=("params", "grads", "sum_sq"))
+        updates, sum_sq = map_mirrored(
+            leaf, 2, params, grads, sum_sq, names=("params", "grads", "sum_sq"), add_first=fused
+        )
         return updates, OptState(state.count + 1, FrozenTree({"sum_sq": sum_sq}))
 
 
@@ -405,6 +478,24 @@ def _add(p: Array[FloatT], u: Array[FloatT]) -> tuple[Array[FloatT]]:
     return (np.add(p, u, dtype=p.dtype),)
 
 
+def apply_step(
+    optimizer: Optimizer, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+    """One optimizer step: ``(new_params, new_state)``.
+
+    Bit for bit ``optimizer.update`` followed by :func:`apply_updates`; an
+    optimizer with a ``fused_step`` method (every built-in one) does both in
+    one pass over the leaves, adding the params to its freshly computed
+    updates in place (no caller-visible array is written).
+    """
+    fused = getattr(optimizer, "fused_step", None)
+    if fused is not None:
+        new_params, new_state = fused(grads, state, params)
+        return new_params, new_state
+    updates, new_state = optimizer.update(grads, state, params)
+    return apply_updates(params, updates), new_state
+
+
 def sgd_step(
     params: FrozenTree[FloatT], grads: FrozenTree[FloatT], *, lr: float | Schedule, step: int = 0
 ) -> FrozenTree[FloatT]:
@@ -422,5 +513,5 @@ def sgd_step(
     if isinstance(lr, int | float) and not (np.isfinite(lr) and lr > 0):
         raise ValueError(f"sgd_step: lr must be a finite number > 0, got lr={lr!r}")
     scale = -learning_rate(lr, step)
-    (new,) = map_mirrored(lambda p, g: (p + g * scale,), 1, params, grads)
+    (new,) = map_mirrored(lambda p, g: (g * scale,), 1, params, grads, add_first=True)  # g * scale + p
     return new

@@ -32,7 +32,7 @@ from funcnn.layers.base import Layer
 from funcnn.losses import Loss
 from funcnn.metrics import metric, metric_names
 from funcnn.network import output_shape
-from funcnn.optim import Optimizer, OptState, apply_updates, sgd
+from funcnn.optim import Optimizer, OptState, apply_step, sgd
 from funcnn.rng import Key, fold_in, generator
 from funcnn.schedules import Schedule
 from funcnn.tree import FrozenTree, tree_dtype
@@ -356,7 +356,8 @@ def train_epochs(
         total = 0.0
         batches = _batches(state, n, epoch)
         for idx in batches if batches is not None else [None]:
-            xb, tb = (xs, ts) if idx is None else (xs[idx], ts[idx])  # one gather per step
+            # One gather per step; np.take is the faster gather of whole rows (same values as xs[idx]).
+            xb, tb = (xs, ts) if idx is None else (np.take(xs, idx, axis=0), np.take(ts, idx, axis=0))
             step_key = fold_in(dropout_key, step) if needs_key else None
             yb, cache = model.forward(params, xb, key=step_key, train=True)
             cost, dy = loss.value_and_grad(yb, tb)
@@ -366,8 +367,7 @@ def train_epochs(
                 yield attrs.evolve(state, stop_reason="non_finite")
                 return
             grads, _ = model.backward(params, cache, dy, need_dx=False)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = apply_updates(params, updates)
+            params, opt_state = apply_step(optimizer, grads, opt_state, params)  # update + apply, fused
             total += cost * xb.shape[0]
             step += 1
         train_cost = total / n

@@ -20,7 +20,7 @@ never by container type or insertion order. Trees have no value ``==``: use
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import Any, Generic, TypeAlias, Union, cast
 
 import numpy as np
@@ -76,6 +76,20 @@ class FrozenTree(Mapping[str, Node[FloatT]], Generic[FloatT]):
     def __len__(self) -> int:
         return len(self._data)
 
+    # The Mapping mixins go through __getitem__ in Python; the dict's own
+    # methods are much faster in the training loop, and their views are read-only.
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def keys(self) -> KeysView[str]:
+        return self._data.keys()
+
+    def values(self) -> ValuesView[Node[FloatT]]:
+        return self._data.values()
+
+    def items(self) -> ItemsView[str, Node[FloatT]]:
+        return self._data.items()
+
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("FrozenTree is immutable; use tree_set or tree_map to make a new tree")
 
@@ -105,7 +119,7 @@ class FrozenTree(Mapping[str, Node[FloatT]], Generic[FloatT]):
     def leaf(self, name: str) -> NDArray[FloatT]:
         """The array stored under ``name`` (raises if it is missing or a subtree)."""
         node = self._data.get(name)
-        if node is None or isinstance(node, FrozenTree):
+        if not isinstance(node, np.ndarray):  # missing or a subtree (cheaper than an ABC isinstance)
             raise TreeStructureError(
                 f"expected an array at {name!r}, got {_describe(node)}; keys are {sorted(self._data)}"
             )
@@ -115,10 +129,13 @@ class FrozenTree(Mapping[str, Node[FloatT]], Generic[FloatT]):
         """The subtree under ``name``; an empty tree if absent (param-free layers)."""
         node = self._data.get(name)
         if node is None:
-            return FrozenTree()
+            return _EMPTY
         if not isinstance(node, FrozenTree):
             raise TreeStructureError(f"expected a subtree at {name!r}, got an array of shape {node.shape}")
         return node
+
+
+_EMPTY: FrozenTree[Any] = FrozenTree()  # immutable, so one shared instance serves every param-free layer
 
 
 def _unpickle(data: dict[str, Node[FloatT]]) -> FrozenTree[FloatT]:

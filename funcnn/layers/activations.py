@@ -6,7 +6,7 @@ output for sigmoid, tanh and softmax) and has no params.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -18,6 +18,22 @@ from funcnn.rng import Key
 from funcnn.tree import FrozenTree
 
 __all__ = ["Identity", "LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+
+
+# The (empty, immutable) grads of every param-free layer: one shared instance.
+_NO_GRADS: FrozenTree[Any] = FrozenTree()
+
+
+def _zero_row(x: Array[FloatT]) -> Array[FloatT] | float:
+    """The zero to compare ``x`` with in ``np.maximum``: a row of zeros for wide inputs, else ``0.0``.
+
+    Against a zero row numpy runs its contiguous SIMD loop, about twice as fast
+    at (128, 256) as the broadcast-scalar loop; the values are the same bit for
+    bit (``maximum`` returns one of its operands, NaN and -0.0 included).
+    """
+    if x.ndim and x.shape[-1] >= 64:
+        return np.zeros(x.shape[-1:], dtype=x.dtype)
+    return 0.0
 
 
 def _check_dy(layer: object, cached: Array[FloatT], dy: Array[FloatT]) -> None:
@@ -65,8 +81,8 @@ class ReLU:
     def forward(
         self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
     ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
-        y = fresh(np.maximum(x, 0))
-        return y, cache_of(y=y)
+        y = fresh(np.maximum(x, _zero_row(x)))
+        return y, FrozenTree({"y": y})  # y is fresh and read-only: no view needed
 
     def backward(
         self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
@@ -74,7 +90,7 @@ class ReLU:
         y = cache.leaf("y")
         _check_dy(self, y, dy)
         dx = dy * (y > 0)  # y > 0 exactly where x > 0
-        return FrozenTree(), fresh(dx)
+        return _NO_GRADS, fresh(dx)
 
 
 @attrs.frozen(repr=False)

@@ -10,7 +10,7 @@ import numpy as np
 from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT, Shape
 from funcnn.initializers import GlorotUniform, Initializer, Zeros
-from funcnn.layers.base import cache_of, fresh, no_dx, shape_error
+from funcnn.layers.base import fresh, no_dx, readonly_view, shape_error
 from funcnn.rng import Key, fold_in
 from funcnn.tree import FrozenTree
 
@@ -52,7 +52,7 @@ class Dense:
             raise shape_error(self, f"input (batch, {w.shape[0]})", x.shape)
         y = x @ w  # (batch, in) @ (in, out)
         y += b  # in place on a fresh array: one allocation per forward
-        return fresh(y), cache_of(x=x)
+        return fresh(y), FrozenTree({"x": readonly_view(x)})  # cache_of(x=x), inlined for the hot path
 
     def backward(
         self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
@@ -61,7 +61,7 @@ class Dense:
         if dy.shape != (x.shape[0], w.shape[1]):
             raise shape_error(self, f"dy of shape ({x.shape[0]}, {w.shape[1]})", dy.shape)
         dw = x.T @ dy  # (in, batch) @ (batch, out)
-        db = np.sum(dy, axis=0)  # (out,)
+        db = np.add.reduce(dy, axis=0)  # (out,); np.sum's algorithm without its Python wrapper
         grads: FrozenTree[FloatT] = FrozenTree({"w": fresh(dw), "b": fresh(db)})
         if not need_dx:  # the first layer's dx is never used in training: skip its matmul
             return grads, no_dx(dy)
