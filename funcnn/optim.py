@@ -33,6 +33,7 @@ when an optimizer has it; the training loop calls :func:`apply_step`.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Generic, Protocol
 
@@ -203,8 +204,33 @@ def _buffer(state: OptState[FloatT], name: str, optimizer: object) -> FrozenTree
 # -- optimizers ---------------------------------------------------------------
 
 
+class _FusedOptimizer:
+    """``update`` and ``fused_step`` of an optimizer written as one ``_run(..., fused)``.
+
+    ``fused=False`` returns the updates; ``fused=True`` adds the params into the
+    freshly computed updates in the same pass and returns the new params (the
+    same bits as ``apply_updates(params, updates)``, one array fewer per leaf).
+    """
+
+    def update(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        return self._run(grads, state, params, False)
+
+    def fused_step(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
+        return self._run(grads, state, params, True)
+
+    @abc.abstractmethod
+    def _run(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]: ...
+
+
 @attrs.frozen(repr=False)
-class SGD:
+class SGD(_FusedOptimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
     Without momentum: ``update = -lr(t) * g``. With momentum ``m`` (PyTorch's
@@ -230,17 +256,6 @@ class SGD:
         if self.momentum == 0.0:
             return OptState(0)
         return OptState(0, FrozenTree({"velocity": _zeros(params)}))
-
-    def update(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        return self._run(grads, state, params, False)
-
-    def fused_step(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
-        return self._run(grads, state, params, True)
 
     def _run(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
@@ -270,7 +285,7 @@ class SGD:
 
 
 @attrs.frozen(repr=False)
-class Adam:
+class Adam(_FusedOptimizer):
     """Adam (Kingma & Ba, 2015) with bias-corrected moment estimates.
 
     ``mu <- b1 mu + (1 - b1) g``, ``nu <- b2 nu + (1 - b2) g²`` and, at step
@@ -290,17 +305,6 @@ class Adam:
 
     def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
         return OptState(0, FrozenTree({"mu": _zeros(params), "nu": _zeros(params)}))
-
-    def update(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        return self._run(grads, state, params, False)
-
-    def fused_step(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
-        return self._run(grads, state, params, True)
 
     def _run(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
@@ -336,7 +340,7 @@ class Adam:
 
 
 @attrs.frozen(repr=False)
-class RMSProp:
+class RMSProp(_FusedOptimizer):
     """RMSProp: ``nu <- decay nu + (1 - decay) g²``, ``update = -lr(t) g / (sqrt(nu) + eps)``.
 
     Buffers: ``{"nu": <params-shaped>}``.
@@ -352,17 +356,6 @@ class RMSProp:
 
     def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
         return OptState(0, FrozenTree({"nu": _zeros(params)}))
-
-    def update(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        return self._run(grads, state, params, False)
-
-    def fused_step(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
-        return self._run(grads, state, params, True)
 
     def _run(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
@@ -387,7 +380,7 @@ class RMSProp:
 
 
 @attrs.frozen(repr=False)
-class Adagrad:
+class Adagrad(_FusedOptimizer):
     """Adagrad: ``s <- s + g²``, ``update = -lr(t) g / (sqrt(s) + eps)``.
 
     ``s`` starts at ``initial_accumulator``. Buffers: ``{"sum_sq": <params-shaped>}``.
@@ -403,17 +396,6 @@ class Adagrad:
 
     def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
         return OptState(0, FrozenTree({"sum_sq": _zeros(params, self.initial_accumulator)}))
-
-    def update(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        return self._run(grads, state, params, False)
-
-    def fused_step(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
-        return self._run(grads, state, params, True)
 
     def _run(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
