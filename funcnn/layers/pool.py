@@ -38,11 +38,18 @@ def _positive(instance: object, attribute: attrs.Attribute[_P], value: _P) -> No
         raise ValueError(f"{type(instance).__name__}: {attribute.name} must be >= 1, got {attribute.name}={value}")
 
 
+@attrs.frozen(repr=False)
 class _Pool:
-    """Window geometry shared by both pooling layers (``size`` and ``stride`` fields)."""
+    """The fields, ``init`` and window geometry shared by both pooling layers."""
 
-    size: tuple[int, int]
-    stride: tuple[int, int] | None
+    size: tuple[int, int] = attrs.field(converter=_pair, validator=_positive)
+    stride: tuple[int, int] | None = attrs.field(default=None, converter=_optional_pair, validator=_positive)
+    name: str | None = attrs.field(default=None, kw_only=True)
+
+    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
+        oh, ow = self._check_in_shape(in_shape)
+        return (oh, ow, in_shape[2]), FrozenTree()
+
 
     @property
     def strides(self) -> tuple[int, int]:
@@ -103,14 +110,6 @@ class MaxPool2D(_Pool):
 
     kind: ClassVar[str] = "max_pool2d"
     uses_key: ClassVar[bool] = False
-
-    size: tuple[int, int] = attrs.field(converter=_pair, validator=_positive)
-    stride: tuple[int, int] | None = attrs.field(default=None, converter=_optional_pair, validator=_positive)
-    name: str | None = attrs.field(default=None, kw_only=True)
-
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
-        oh, ow = self._check_in_shape(in_shape)
-        return (oh, ow, in_shape[2]), FrozenTree()
 
     def forward(
         self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
@@ -188,14 +187,6 @@ class AvgPool2D(_Pool):
 
     kind: ClassVar[str] = "avg_pool2d"
     uses_key: ClassVar[bool] = False
-
-    size: tuple[int, int] = attrs.field(converter=_pair, validator=_positive)
-    stride: tuple[int, int] | None = attrs.field(default=None, converter=_optional_pair, validator=_positive)
-    name: str | None = attrs.field(default=None, kw_only=True)
-
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
-        oh, ow = self._check_in_shape(in_shape)
-        return (oh, ow, in_shape[2]), FrozenTree()
 
     def forward(
         self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
