@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 import funcnn as fn
 from funcnn import rng
 from funcnn.optim import adam
-from funcnn.train import TrainState
+from funcnn.training import TrainState
 
 SIZES = (784, 256, 128, 10)
 CONTESTANTS = ("funcnn", "numpy", "torch", "sklearn")

@@ -7,7 +7,7 @@ SGD lr 0.01, batch 128, float32) on synthetic MNIST-shaped uint8 images
 * ``cli``: ``funcnn train`` with its progress bar drawn on a pseudo-terminal
   (so Rich really renders it), history.csv written every epoch;
 * ``cli --quiet``: the same without the bar;
-* ``library``: ``funcnn.train.train_epochs`` on the same prepared data, same
+* ``library``: ``funcnn.training.train_epochs`` on the same prepared data, same
   state (keys, metrics), timed the same way (wall time between two epochs).
 
 The CLI's epoch times come from its history.csv (``seconds``: the wall time
@@ -115,7 +115,7 @@ from funcnn.network import Sequential, init
 from funcnn.optim import sgd
 from funcnn.rng import fold_in, key
 from funcnn.runs import fit_preparation
-from funcnn.train import TrainState, train_epochs
+from funcnn.training import TrainState, train_epochs
 
 data, epochs = sys.argv[1], int(sys.argv[2])
 ds = load_npz(data)

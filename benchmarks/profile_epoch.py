@@ -47,7 +47,7 @@ import funcnn.network as network  # noqa: E402
 import funcnn.optim as optim  # noqa: E402
 import funcnn.tree as tree  # noqa: E402
 
-train = importlib.import_module("funcnn.train")  # the module (funcnn.train is also a function's name)
+import funcnn.training as train  # noqa: E402
 
 _HOT_NAMES = (
     (train, "train_epochs"), (train, "_batches"), (train, "_prepare_data"),

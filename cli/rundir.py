@@ -20,7 +20,7 @@ from typing import IO, Any
 from funcnn.checkpoint import LATEST
 from funcnn.errors import CheckpointError
 from funcnn.runs import CONFIG, HISTORY, PREPROCESS, atomic_write
-from funcnn.train import TrainState
+from funcnn.training import TrainState
 
 __all__ = [
     "HistoryLog",

@@ -62,7 +62,7 @@ from funcnn.runs import (
     read_json,
 )
 from funcnn.schedules import Schedule, inverse_time_schedule, learning_rate
-from funcnn.train import TrainState, train_epochs
+from funcnn.training import TrainState, train_epochs
 from funcnn.transforms import chain, l2
 from funcnn.tree import tree_size
 

@@ -1,7 +1,7 @@
 """``funcnn evaluate``, ``predict``, ``inspect``, ``replay`` and ``datasets``: use what ``train`` wrote.
 
 Inputs are prepared exactly as in training (the run folder's ``preprocess.npz``);
-every figure comes from the library (:mod:`funcnn.metrics`, :mod:`funcnn.replay`).
+every figure comes from the library (:mod:`funcnn.metrics`, :mod:`funcnn.replaying`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from funcnn.layers.base import Layer
 from funcnn.losses import Loss
 from funcnn.metrics import evaluate
 from funcnn.network import predict
-from funcnn.replay import replay
+from funcnn.replaying import replay
 from funcnn.runs import (
     Preparation,
     Run,
@@ -53,7 +53,7 @@ from funcnn.runs import (
     predicted_labels,
     probabilities,
 )
-from funcnn.train import TrainState
+from funcnn.training import TrainState
 from funcnn.tree import FrozenTree, tree_flatten, tree_size
 
 __all__ = ["run_datasets", "run_evaluate", "run_inspect", "run_predict", "run_replay"]

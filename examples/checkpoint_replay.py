@@ -40,8 +40,8 @@ import funcnn as fn
 from funcnn import datasets
 from funcnn.checkpoint import checkpoint_info, list_states, load, save, save_every
 from funcnn.optim import adam
-from funcnn.replay import Curve, replay
-from funcnn.train import TrainState, fit, last_state, train_epochs
+from funcnn.replaying import Curve, replay
+from funcnn.training import TrainState, fit, last_state, train_epochs
 
 F32 = NDArray[np.float32]
 I64 = NDArray[np.int64]

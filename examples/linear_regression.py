@@ -34,7 +34,7 @@ import funcnn as fn
 from funcnn import datasets
 from funcnn.metrics import mse
 from funcnn.optim import sgd
-from funcnn.train import TrainState, train_epochs
+from funcnn.training import TrainState, train_epochs
 
 F64 = NDArray[np.float64]
 MODEL = fn.Sequential(fn.Dense(1))  # one neuron, no activation: y = x w + b

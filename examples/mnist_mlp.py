@@ -44,7 +44,7 @@ import funcnn as fn
 from funcnn import datasets
 from funcnn.metrics import accuracy
 from funcnn.optim import Optimizer, adam, sgd
-from funcnn.train import TrainState, train_epochs
+from funcnn.training import TrainState, train_epochs
 
 F32 = NDArray[np.float32]
 I64 = NDArray[np.int64]

@@ -47,7 +47,7 @@ import funcnn as fn
 from funcnn import datasets
 from funcnn.metrics import mse
 from funcnn.optim import Optimizer, adam
-from funcnn.train import TrainState
+from funcnn.training import TrainState
 from funcnn.transforms import chain, elastic_net, l1, l2
 
 F64 = NDArray[np.float64]

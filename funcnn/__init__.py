@@ -116,7 +116,7 @@ from funcnn.optim import (
     sgd,
     sgd_step,
 )
-from funcnn.replay import (
+from funcnn.replaying import (
     Curve,
     replay,
 )
@@ -144,7 +144,7 @@ from funcnn.schedules import (
     step_schedule,
     warmup_schedule,
 )
-from funcnn.train import (
+from funcnn.training import (
     History,
     TrainState,
     fit,

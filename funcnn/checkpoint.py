@@ -11,7 +11,7 @@ A checkpoint is one ``.npz`` file (a zip of ``.npy`` members, readable with
   ``opt_state/mu/dense_0/w``, ``history/cost``, ...
 
 The state is written generically, field by field, whatever fields
-:class:`~funcnn.train.TrainState` has: specs become configs, keys their seed
+:class:`~funcnn.training.TrainState` has: specs become configs, keys their seed
 and path, :class:`~funcnn.tree.FrozenTree` fields arrays named
 ``<field>/<path>``, an :class:`~funcnn.optim.OptState` its ``count`` plus its
 buffers as ``opt_state/<path>``, plain numbers stay in the manifest, and other
@@ -63,7 +63,7 @@ from funcnn.layers.base import Layer
 from funcnn.network import init
 from funcnn.optim import OptState
 from funcnn.rng import Key
-from funcnn.train import TrainState
+from funcnn.training import TrainState
 from funcnn.tree import FrozenTree, freeze, tree_flatten
 
 __all__ = [
@@ -85,7 +85,7 @@ FORMAT_VERSION = 1  # bump when the layout changes; load refuses newer versions
 MANIFEST = "manifest.json"
 LATEST = "checkpoint.npz"  # the latest state in a run folder
 _EPOCH_FILE = re.compile(r"^epoch-(\d+)\.npz$")
-_RECORD_MODULES = (*SPEC_MODULES, "funcnn.train", "funcnn.rng")
+_RECORD_MODULES = (*SPEC_MODULES, "funcnn.training", "funcnn.rng")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member times: the same state gives the same bytes
 _ARRAY_KINDS = "biuf"  # bool, ints, floats: never objects, strings or structured dtypes
 
@@ -850,7 +850,7 @@ def save_every(
     the same folder continues the numbering.
 
     >>> import tempfile, numpy as np, funcnn as fn
-    >>> from funcnn.train import TrainState, train_epochs, last_state
+    >>> from funcnn.training import TrainState, train_epochs, last_state
     >>> model = fn.Sequential(fn.Dense(1))
     >>> start = TrainState.create(model, fn.init(model, fn.key(0), in_shape=(2,)), loss=fn.MSE(),
     ...                           optimizer=fn.sgd(0.1), key=fn.key(1))

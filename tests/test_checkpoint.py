@@ -36,7 +36,7 @@ from funcnn.errors import CheckpointError
 from funcnn.optim import adam, momentum
 from funcnn.rng import generator
 from funcnn.schedules import cosine_schedule
-from funcnn.train import TrainState, fit, last_state, train_epochs
+from funcnn.training import TrainState, fit, last_state, train_epochs
 from funcnn.transforms import chain, l2
 from funcnn.tree import FrozenTree
 
@@ -303,7 +303,7 @@ def test_resume_in_a_fresh_process_is_exact(
     script = (
         "import sys, numpy as np\n"
         "from funcnn.checkpoint import load, save\n"
-        "from funcnn.train import last_state, train_epochs\n"
+        "from funcnn.training import last_state, train_epochs\n"
         "d = sys.argv[1]\n"
         "s = load(d + '/half.npz', dtype=np.float64)\n"
         "x, y = np.load(d + '/x.npy'), np.load(d + '/y.npy')\n"

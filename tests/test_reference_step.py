@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 import funcnn as fn
 from funcnn.optim import adagrad, adam, apply_step, apply_updates, momentum, rmsprop, sgd
-from funcnn.train import TrainState
+from funcnn.training import TrainState
 from funcnn.transforms import chain, clip_by_global_norm, l2
 
 Floats = NDArray[np.floating]

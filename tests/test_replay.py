@@ -15,9 +15,9 @@ from funcnn._typing import FloatT
 from funcnn.checkpoint import epoch_path, list_states, save, save_every
 from funcnn.errors import CheckpointError
 from funcnn.optim import adam
-from funcnn.replay import replay
+from funcnn.replaying import replay
 from funcnn.rng import generator
-from funcnn.train import TrainState, train_epochs
+from funcnn.training import TrainState, train_epochs
 
 IN_SHAPE = (2,)
 

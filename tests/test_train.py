@@ -15,7 +15,7 @@ from funcnn.metrics import accuracy
 from funcnn.optim import OptState, adam, sgd
 from funcnn.rng import generator
 from funcnn.schedules import inverse_time_schedule
-from funcnn.train import History, TrainState, fit, split_validation, train_epochs
+from funcnn.training import History, TrainState, fit, split_validation, train_epochs
 from funcnn.transforms import chain, clip_by_global_norm, l2
 from funcnn.tree import FrozenTree, tree_leaves
 

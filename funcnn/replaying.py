@@ -33,7 +33,7 @@ from funcnn.errors import CheckpointError
 from funcnn.layers.base import Layer
 from funcnn.metrics import metric, metric_names
 from funcnn.network import predict
-from funcnn.train import TrainState
+from funcnn.training import TrainState
 
 __all__ = ["Curve", "replay"]
 
@@ -119,7 +119,7 @@ def replay(
 
     >>> import tempfile, numpy as np, funcnn as fn
     >>> from funcnn.checkpoint import save_every
-    >>> from funcnn.train import TrainState, last_state, train_epochs
+    >>> from funcnn.training import TrainState, last_state, train_epochs
     >>> x = np.array([[0.0], [1.0], [2.0], [3.0]]); y = 2.0 * x + 1.0
     >>> model = fn.Sequential(fn.Dense(1))
     >>> start = TrainState.create(model, fn.init(model, fn.key(0), in_shape=(1,)), loss=fn.MSE(),
