@@ -24,7 +24,6 @@ rest of the time goes (those times include the profiler's own overhead).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import statistics
 import sys
@@ -45,9 +44,8 @@ import funcnn.layers.dense as dense  # noqa: E402
 import funcnn.losses as losses  # noqa: E402
 import funcnn.network as network  # noqa: E402
 import funcnn.optim as optim  # noqa: E402
-import funcnn.tree as tree  # noqa: E402
-
 import funcnn.training as train  # noqa: E402
+import funcnn.tree as tree  # noqa: E402
 
 _HOT_NAMES = (
     (train, "train_epochs"), (train, "_batches"), (train, "_prepare_data"),
