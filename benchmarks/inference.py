@@ -9,6 +9,13 @@ over 10 columns (negligible next to the matrix products).
 
     python benchmarks/inference.py                      # float32, batch 1000, 1 thread
     python benchmarks/inference.py --batch 1 128 10000 --threads 1 2
+
+``--exported`` times instead the *exported* models (``funcnn.export``): the same
+MLP and a small CNN run by ``fn.predict``, by onnxruntime on the graph from
+``to_onnx`` and, when installed, by PyTorch on the module from ``to_torch``, in
+one interleaved run per batch size (default batch 1 and 1,024):
+
+    python benchmarks/inference.py --exported --threads 1
 """
 
 from __future__ import annotations
@@ -65,6 +72,73 @@ def run_config(
             "seconds": {k: Stats.of(v).as_dict() for k, v in wall.items()}, "ratios": ratios}
 
 
+def exported_models(dtype: type[np.floating]) -> dict[str, tuple[Any, Any, tuple[int, ...]]]:
+    """``{name: (model, params, in_shape)}``: the 784-256-128-10 MLP and a small MNIST CNN."""
+    import funcnn as fn
+
+    mlp = fn.Sequential(fn.Dense(256), fn.ReLU(), fn.Dense(128), fn.ReLU(), fn.Dense(10))
+    cnn = fn.Sequential(fn.Conv2D(8, 3, padding="same"), fn.ReLU(), fn.MaxPool2D(2), fn.Conv2D(16, 3),
+                        fn.ReLU(), fn.MaxPool2D(2), fn.Flatten(), fn.Dense(10))
+    return {name: (model, fn.init(model, fn.key(0), in_shape=shape, dtype=dtype), shape)
+            for name, model, shape in (("mlp", mlp, (784,)), ("cnn", cnn, (28, 28, 1)))}
+
+
+def run_exported(*, batches: list[int], threads: int, runs: int, samples: int, dtype: str) -> list[dict[str, Any]]:
+    """Samples/s of fn.predict, onnxruntime (and torch) on each exported model, interleaved per batch size."""
+    import onnxruntime as ort
+
+    import funcnn as fn
+    from funcnn.export import to_onnx, to_torch
+
+    try:
+        import torch
+    except ModuleNotFoundError:
+        torch = None
+        print("PyTorch not installed: torch column skipped (pip install torch --index-url "
+              "https://download.pytorch.org/whl/cpu)")
+    results = []
+    rng = np.random.default_rng(0)
+    for name, (model, params, shape) in exported_models(DTYPES[dtype]).items():
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = threads
+        session = ort.InferenceSession(to_onnx(model, params, shape).SerializeToString(), options,
+                                       providers=["CPUExecutionProvider"])
+        net = to_torch(model, params, shape) if torch is not None else None
+        for batch in batches:
+            n = max(batch, min(samples, 256 * batch))  # batch 1: fewer samples, so a pass stays short
+            x = rng.standard_normal((n, *shape)).astype(DTYPES[dtype])
+            xt = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if x.ndim == 4 else x
+            chunks = [x[i : i + batch] for i in range(0, n, batch)]
+            contestants: dict[str, Callable[[], object]] = {
+                "funcnn": lambda m=model, p=params, cs=chunks: [fn.predict(m, p, c) for c in cs],
+                "onnxruntime": lambda s=session, cs=chunks: [s.run(["y"], {"x": c}) for c in cs],
+            }
+            if net is not None and torch is not None:
+                tchunks = [torch.from_numpy(xt[i : i + batch]) for i in range(0, n, batch)]
+
+                def torch_pass(net: Any = net, tchunks: list[Any] = tchunks) -> object:
+                    with torch.inference_mode():
+                        return [net(c) for c in tchunks]
+
+                contestants["torch"] = torch_pass
+            with limit_threads(threads) as note:
+                if torch is not None:
+                    torch.set_num_threads(threads)
+                wall, _ = interleave(contestants, runs=runs, warmup=1)
+            rates = {k: Stats.of([n / t for t in ts]) for k, ts in wall.items()}
+            ratios = {peer: statistics.median(wall[peer]) / statistics.median(wall["funcnn"])
+                      for peer in wall if peer != "funcnn"}
+            print(f"exported {name} {dtype} batch {batch}, {threads} thread{'s' * (threads > 1)}: "
+                  f"{n} samples per pass, {runs} passes [{note}]")
+            for k, r in rates.items():
+                print(f"  {k:<12} {r.median:12,.0f} samples/s (min {r.min:,.0f}, max {r.max:,.0f})")
+            print("  funcnn speed relative to: " + ";  ".join(f"{p} {r:.2f}x" for p, r in ratios.items()))
+            results.append({"model": name, "dtype": dtype, "batch": batch, "threads": threads, "samples": n,
+                            "runs": runs, "samples_per_s": {k: v.as_dict() for k, v in rates.items()},
+                            "funcnn_speed_ratio": ratios})
+    return results
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", nargs="+", type=int, default=[1000])
@@ -74,7 +148,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--contestants", nargs="+", choices=CONTESTANTS, default=list(CONTESTANTS))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--exported", action="store_true",
+                        help="time the exported MLP and CNN (onnxruntime, torch) against fn.predict")
     args = parser.parse_args(argv)
+    if args.exported:
+        batches = args.batch if "--batch" in (argv if argv is not None else sys.argv) else [1, 1024]
+        results = [r for dtype in args.dtype for threads in args.threads
+                   for r in run_exported(batches=batches, threads=threads, runs=args.runs, samples=args.samples,
+                                         dtype=dtype)]
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+        return results
 
     names = tuple(n for n in available() if n in args.contestants)
     if "funcnn" not in names:
