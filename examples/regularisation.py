@@ -23,6 +23,15 @@ columns, so gradient descent reaches the over-fitting least-squares answer in
 a few thousand steps (with raw powers it crawls, which is early stopping in
 disguise).
 
+Lasso's zeros: the subgradient ``alpha sign(w)`` makes weights hover around
+zero without ever reaching it, so the table counts "non-zero" with a
+threshold (``|w| > 0.01``). ``l1(alpha, proximal=True)`` (soft-thresholding
+after each plain gradient step) lands weights on exactly 0: the "lasso
+(proximal)" row counts them without any threshold. ``--plot`` adds the
+material's figure of ridge and lasso paths in the plane of two weights, over
+the contours of the data cost and of the penalty: ridge shrinks both weights
+smoothly, lasso drives one onto its axis and holds it there.
+
 Protocol (``--seed``, default 0): training pool of 160 points (the first 30
 form the training set), 200 validation points, 1,000 test points, all from
 ``datasets.polynomial`` with noise 1.0 and their own keys; full-batch Adam,
@@ -46,8 +55,10 @@ from numpy.typing import NDArray
 import funcnn as fn
 from funcnn import datasets
 from funcnn.metrics import mse
-from funcnn.optim import Optimizer, adam
+from funcnn.optim import Optimizer, adam, sgd
+from funcnn.rng import generator
 from funcnn.training import TrainState
+from funcnn.trajectory import Trajectory, trajectory
 from funcnn.transforms import chain, elastic_net, l1, l2
 
 F64 = NDArray[np.float64]
@@ -65,6 +76,7 @@ class Fit:
     test_mse: float
     nonzero_weights: int  # |w| > 0.01
     epochs: int
+    exact_zeros: int = 0  # weights that are exactly 0.0 (no threshold)
 
 
 @attrs.frozen
@@ -74,6 +86,8 @@ class Result:
     sizes: tuple[int, ...]
     line_curve: tuple[tuple[float, float], ...]  # (train, validation) MSE per size, degree 1
     poly_curve: tuple[tuple[float, float], ...]  # the same for degree 10
+    path_zero_step: int | None = None  # the 2-weight lasso path: first step with w2 exactly 0 (None: never)
+    path_zero_held: bool = False  # and w2 stays exactly 0 from there on
 
     def fit(self, method: str) -> Fit:
         return next(f for f in self.fits if f.method == method)
@@ -103,6 +117,42 @@ def train(
                     key=fn.fold_in(fn.key(seed), "train"), validation=validation, patience=patience)  # fmt: skip
 
 
+def penalty_paths(seed: int, steps: int) -> tuple[F64, F64, dict[str, Trajectory]]:
+    """Ridge and lasso (proximal) on two centred features, full-batch SGD from (-1, 3): their weight paths.
+
+    Returns the data ``(x, y)`` and ``{"ridge": ..., "lasso": ...}`` trajectories of ``dense_0/w``.
+    """
+    rng = generator(fn.fold_in(fn.key(seed), "paths"))
+    x = rng.normal(size=(100, 2)) @ np.array([[1.0, 0.3], [0.0, 0.6]])
+    x -= x.mean(axis=0)
+    y = x @ np.array([[2.0], [0.5]]) + 0.3 * rng.normal(size=(100, 1))
+    y -= y.mean()
+    model = fn.Sequential(fn.Dense(1))
+    params = fn.freeze({"dense_0": {"w": np.array([[-1.0], [3.0]]), "b": np.zeros(1)}})
+    out = {}
+    for name, optimizer in (("ridge", chain(l2(1.0), sgd(0.05))), ("lasso", chain(l1(1.0, proximal=True), sgd(0.05)))):
+        start = TrainState.create(model, params, loss=fn.MSE(), optimizer=optimizer, key=fn.key(seed))
+        out[name] = trajectory(start, x, y, epochs=steps, paths=["dense_0/w"])
+    return x, y, out
+
+
+def plot_paths(axes: Sequence[object], x: F64, y: F64, paths: dict[str, Trajectory]) -> None:
+    """Each path over the contours of the data cost (grey) and of its penalty (dotted)."""
+    g1, g2 = np.meshgrid(np.linspace(-1.5, 3.5, 200), np.linspace(-1.5, 3.5, 200))
+    w = np.stack([g1.ravel(), g2.ravel()])  # (2, g)
+    cost = np.mean((x @ w - y) ** 2, axis=0).reshape(g1.shape)
+    penalties = {"ridge": 0.5 * (g1**2 + g2**2), "lasso": np.abs(g1) + np.abs(g2)}
+    for ax, (name, path) in zip(axes, paths.items(), strict=True):
+        ax.contour(g1, g2, cost, levels=np.geomspace(cost.min() + 1e-2, cost.max(), 12), cmap="Greys")  # type: ignore[attr-defined]
+        ax.contour(g1, g2, penalties[name], levels=8, linestyles=":", colors="C0")  # type: ignore[attr-defined]
+        ws = path.params["dense_0/w"][:, :, 0]
+        ax.plot(ws[:, 0], ws[:, 1], "C3.-", ms=3, lw=1, label=f"{name} path")  # type: ignore[attr-defined]
+        ax.axhline(0, color="k", lw=0.5)  # type: ignore[attr-defined]
+        ax.axvline(0, color="k", lw=0.5)  # type: ignore[attr-defined]
+        ax.set(xlabel="w1", ylabel="w2", title=f"{name}: data cost (grey), penalty (dotted)")  # type: ignore[attr-defined]
+        ax.legend(fontsize=8)  # type: ignore[attr-defined]
+
+
 def ridge_closed_form(x: F64, y: F64, alpha: float) -> F64:
     """Minimiser of ``mean((x w + b - y)²) + alpha/2 |w|²`` (the bias is not penalised): ``w``, ``(d,)``."""
     xc, yc = x - x.mean(axis=0), y[:, 0] - y.mean()
@@ -130,13 +180,14 @@ Curve = tuple[tuple[float, float], ...]
 
 def plot(
     path: Path, data: dict[str, tuple[F64, F64]], states: dict[str, TrainState[np.float64]], sizes: tuple[int, ...],
-    line: Curve, poly: Curve,
+    line: Curve, poly: Curve, paths: tuple[F64, F64, dict[str, Trajectory]],
 ) -> None:  # fmt: skip
     plt = pyplot()
     if plt is None:
         return
     x_pool, y_pool = data["pool"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, ((left, right), (bottom_left, bottom_right)) = plt.subplots(2, 2, figsize=(11, 9))
+    plot_paths((bottom_left, bottom_right), *paths)
     grid = np.linspace(-3, 3, 300)[:, None]
     left.scatter(x_pool[:N_TRAIN, 0], y_pool[:N_TRAIN, 0], s=14, color="black", label="training points")
     left.plot(grid[:, 0], 0.5 * grid[:, 0] ** 2 + grid[:, 0] + 2, "k:", label="truth")
@@ -171,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> Result:
         ("lasso (l1)", chain(l1(ALPHA), adam(LR)), False),
         ("elastic net", chain(elastic_net(ALPHA, 0.5), adam(LR)), False),
         ("early stopping", adam(LR), True),
+        ("lasso (proximal)", chain(l1(ALPHA, proximal=True), sgd(proximal_lr(x))), False),
     )
     model = fn.Sequential(fn.Dense(1))
     fits, states = [], {}
@@ -181,11 +233,11 @@ def main(argv: Sequence[str] | None = None) -> Result:
         fits.append(Fit(
             name, mse(fn.predict(model, state.params, x), y), mse(fn.predict(model, state.params, xv), y_val),
             mse(fn.predict(model, state.params, xt), y_test), int(np.sum(np.abs(w) > 0.01)),
-            state.best_epoch if early and state.best_epoch is not None else state.epoch,
+            state.best_epoch if early and state.best_epoch is not None else state.epoch, int(np.sum(w == 0.0)),
         ))  # fmt: skip
     rows = [(f.method, f"{f.train_mse:.3f}", f"{f.validation_mse:.3f}", f"{f.test_mse:.3f}",
-             f"{f.nonzero_weights} of {DEGREE}", f.epochs) for f in fits]  # fmt: skip
-    print(table(("method", "train MSE", "validation MSE", "test MSE", "weights ≠ 0", "epochs"), rows))
+             f"{f.nonzero_weights} of {DEGREE}", f.exact_zeros, f.epochs) for f in fits]  # fmt: skip
+    print(table(("method", "train MSE", "validation MSE", "test MSE", "|w| > 0.01", "w == 0", "epochs"), rows))
     print("(the noise alone gives an MSE of about 1.0: below that on the training set is fitting noise)")
 
     closed = ridge_closed_form(x, y, ALPHA)
@@ -202,9 +254,24 @@ def main(argv: Sequence[str] | None = None) -> Result:
         [(k, f"{a:.3f}", f"{b:.3f}", f"{c:.3f}", f"{d:.3f}")
          for k, (a, b), (c, d) in zip(sizes, line, poly, strict=True)],
     ))  # fmt: skip
+    paths = penalty_paths(args.seed, 150)
+    w2 = paths[2]["lasso"].params["dense_0/w"][:, 1, 0]
+    zero_at = int(np.argmax(w2 == 0.0)) if np.any(w2 == 0.0) else None
+    held = zero_at is not None and bool(np.all(w2[zero_at:] == 0.0))
+    ridge_end = paths[2]["ridge"].params["dense_0/w"][-1, :, 0]
+    lasso_end = paths[2]["lasso"].params["dense_0/w"][-1, :, 0]
+    print(f"\ntwo weights from (-1, 3): the proximal lasso path puts w2 on exactly 0 at step {zero_at} "
+          f"(held there: {held}), ending at w = {np.round(lasso_end, 4).tolist()}; "
+          f"ridge ends at {np.round(ridge_end, 4).tolist()}")  # fmt: skip
     if args.plot is not None:
-        plot(args.plot, data, states, sizes, line, poly)
-    return Result(tuple(fits), gap, sizes, line, poly)
+        plot(args.plot, data, states, sizes, line, poly, paths)
+    return Result(tuple(fits), gap, sizes, line, poly, zero_at, held)
+
+
+def proximal_lr(x: F64) -> float:
+    """``1 / L`` for the mean squared error on ``x`` and a bias: ``L = 2 λ_max(AᵀA / n)`` with ``A = [x, 1]``."""
+    design = np.hstack([x, np.ones((len(x), 1))])
+    return float(1.0 / (2.0 * np.linalg.eigvalsh(design.T @ design / len(x)).max()))
 
 
 if __name__ == "__main__":

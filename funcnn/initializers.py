@@ -17,7 +17,17 @@ from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT, Shape
 from funcnn.rng import Key, generator
 
-__all__ = ["Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform", "Initializer", "Normal", "Zeros"]
+__all__ = [
+    "Constant",
+    "GlorotNormal",
+    "GlorotUniform",
+    "HeNormal",
+    "HeUniform",
+    "Initializer",
+    "Normal",
+    "Uniform",
+    "Zeros",
+]
 
 
 class Initializer(Protocol):
@@ -70,6 +80,38 @@ class Normal:
 
     def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
         return generator(key).normal(0.0, self.std, size=shape).astype(dtype)
+
+
+def _check_bounds(instance: Uniform, attribute: attrs.Attribute[float], high: float) -> None:
+    if not (math.isfinite(instance.low) and math.isfinite(high) and instance.low < high):
+        raise ValueError(
+            f"Uniform: expected finite bounds with low < high, got low={instance.low!r}, high={high!r}; "
+            "e.g. Uniform(-0.5, 0.5)"
+        )
+
+
+@attrs.frozen(repr=False)
+class Uniform:
+    """Uniform(low, high) entries, whatever the shape: ``Uniform(-0.5, 0.5)`` or ``Uniform(0, 0.01)`` (``rand * 0.01``).
+
+    Mean ``(low + high) / 2``, variance ``(high - low)² / 12``. Entries are drawn in
+    ``[low, high)`` in float64 and cast to the requested dtype (so a float32
+    entry may round onto ``high``).
+
+    >>> import numpy as np, funcnn as fn
+    >>> w = Uniform(-0.5, 0.5)(fn.key(0), (784, 100), np.float32)
+    >>> w.dtype, bool(w.min() >= -0.5 and w.max() <= 0.5)
+    (dtype('float32'), True)
+    """
+
+    __repr__ = short_repr
+    kind: ClassVar[str] = "uniform"
+
+    low: float = attrs.field(converter=float)
+    high: float = attrs.field(converter=float, validator=_check_bounds)
+
+    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
+        return generator(key).uniform(self.low, self.high, size=shape).astype(dtype)
 
 
 @attrs.frozen(repr=False)
