@@ -114,7 +114,7 @@ from funcnn.losses import CategoricalCrossEntropy
 from funcnn.network import Sequential, init
 from funcnn.optim import sgd
 from funcnn.rng import fold_in, key
-from funcnn.runs import fit_preparation
+from funcnn.datasets.inputs import fit_preparation
 from funcnn.training import TrainState, train_epochs
 
 data, epochs = sys.argv[1], int(sys.argv[2])
@@ -145,10 +145,10 @@ def run_library(data: Path, epochs: int) -> tuple[list[float], float]:
 
 def in_process_overhead(data: Path, out: Path, epochs: int) -> tuple[float, float, int]:
     """``(library seconds, command seconds, epochs)``: time inside the epoch generator vs between epochs."""
-    import cli.train_cmd
-    from cli.main import app
+    import funcnn.training
+    from funcnn_cli.main import app
 
-    real = cli.train_cmd.train_epochs  # type: ignore[attr-defined]
+    real = funcnn.training.train_epochs  # the train command looks it up there when it runs
     inside: list[float] = []
     between: list[float] = []
 
@@ -165,7 +165,7 @@ def in_process_overhead(data: Path, out: Path, epochs: int) -> tuple[float, floa
             yield state
             between.append(time.perf_counter() - start)
 
-    cli.train_cmd.train_epochs = timed  # type: ignore[attr-defined]
+    funcnn.training.train_epochs = timed
     master, slave = pty.openpty()
     reader = threading.Thread(target=lambda: _drain(master), daemon=True)
     reader.start()
@@ -177,7 +177,7 @@ def in_process_overhead(data: Path, out: Path, epochs: int) -> tuple[float, floa
     finally:
         sys.stderr.close()
         sys.stderr = saved
-        cli.train_cmd.train_epochs = real  # type: ignore[attr-defined]
+        funcnn.training.train_epochs = real
     return sum(inside[1:]), sum(between[1:]), len(inside) - 1
 
 

@@ -12,12 +12,13 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from cli.errors import usage_error
 from funcnn.datasets import Dataset, builtin_names, load_data, split_indices
 from funcnn.errors import DataError
 from funcnn.layers.base import Layer
 from funcnn.network import Sequential
 from funcnn.rng import Key, fold_in, key
+
+from .errors import usage_error
 
 __all__ = [
     "RunKeys",

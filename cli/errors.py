@@ -18,7 +18,6 @@ import os
 import signal
 import sys
 import threading
-import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -83,10 +82,16 @@ def condense(message: str) -> str:
 def _hint(error: Exception) -> str | None:
     from funcnn.errors import CheckpointError, ConfigError
 
+    text = str(error)
+    unknown_kind = "unknown kind" in text and "--plugin" not in text  # the library may name --plugin itself
+    plugin = "a layer or transform of your own: import the module that registers it with --plugin MODULE"
     if isinstance(error, CheckpointError):
-        return "give a run folder or a checkpoint written by 'funcnn train' (or funcnn.checkpoint.save)"
-    if isinstance(error, ConfigError) and ("unknown" in str(error) or "not valid" in str(error)):
-        return "a model file is TOML or JSON with kind = \"sequential\" and [[layers]]; see 'funcnn train --help'"
+        if "unknown kind" in text:
+            return plugin if unknown_kind else None
+        return "give a run folder or a checkpoint written by 'funcnn train' (or funcnn.save)"
+    if isinstance(error, ConfigError) and ("unknown" in text or "not valid" in text):
+        model_file = "a model file is TOML or JSON with kind = \"sequential\" and [[layers]]; see 'funcnn train --help'"
+        return f"{model_file}; {plugin}" if unknown_kind else model_file
     return None
 
 
@@ -143,33 +148,6 @@ def deferred_interrupt() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-# typer.rich_utils imports rich.markdown (markdown-it) and rich.traceback (pygments) when it is
-# first imported, though help in the "rich" markup mode uses neither: about half the time of
-# 'funcnn --help'. While help is drawn they are given placeholders, removed right after (with
-# typer.rich_utils itself), so anything later in the process imports the real modules.
-_HEAVY_FOR_HELP = {"rich.markdown": "Markdown", "rich.traceback": "Traceback"}
-
-
-@contextmanager
-def _light_help(args: Sequence[str]) -> Iterator[None]:
-    wants_help = not args or any(a in ("-h", "--help") for a in args)
-    loaded = any(name in sys.modules for name in (*_HEAVY_FOR_HELP, "typer.rich_utils"))
-    if not wants_help or loaded:
-        yield
-        return
-    for name, attr in _HEAVY_FOR_HELP.items():
-        placeholder = types.ModuleType(name, "placeholder while funcnn draws its help")
-        setattr(placeholder, attr, type(attr, (), {}))
-        sys.modules[name] = placeholder
-    try:
-        yield
-    finally:
-        for name in (*_HEAVY_FOR_HELP, "typer.rich_utils"):
-            sys.modules.pop(name, None)
-        if "rich_utils" in vars(typer):  # set by 'from . import rich_utils'; would outlive sys.modules
-            delattr(typer, "rich_utils")
-
-
 def _command_path(group: TyperGroup, prog: str, args: Sequence[str] | None) -> str:
     words = list(sys.argv[1:] if args is None else args)
     sub = next((w for w in words if not w.startswith("-")), None)
@@ -177,7 +155,16 @@ def _command_path(group: TyperGroup, prog: str, args: Sequence[str] | None) -> s
 
 
 class FuncnnGroup(TyperGroup):
-    """The app's command group: usage errors in two plain lines instead of a framed panel."""
+    """The app's command group: usage errors in two plain lines instead of a framed panel.
+
+    Its own help (``funcnn --help``: the commands and their first lines) is drawn by
+    click's plain formatter, which needs no Rich: that keeps ``funcnn --help``
+    fast, as Typer's Rich help imports Markdown and Pygments support on first use.
+    The help of each command keeps Typer's Rich panels.
+    """
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:  # click's Context and HelpFormatter
+        super(TyperGroup, self).format_help(ctx, formatter)  # click's Command.format_help, not Typer's Rich one
 
     def main(  # type: ignore[override]
         self,
@@ -190,10 +177,8 @@ class FuncnnGroup(TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         prog = prog_name or "funcnn"
-        words = list(sys.argv[1:] if args is None else args)
         try:
-            with _light_help(words):
-                rv = super().main(args, prog, complete_var, standalone_mode=False, **extra)
+            rv = super().main(args, prog, complete_var, standalone_mode=False, **extra)
         except _CLICK_EXCEPTION as e:
             code = int(getattr(e, "exit_code", EXIT_USAGE))
             if type(e).__name__ == "NoArgsIsHelpError":  # the help text itself

@@ -1,65 +1,35 @@
-"""Choices, defaults and small parsers of the command line (standard library only: imported at start-up).
+"""Options shared by several commands, and the ``train`` options built from :class:`cli.settings.TrainSettings`.
 
-Every ``train`` option that shapes a run defaults to ``None`` on the command
-line, meaning "not given": a new run fills in :data:`DEFAULTS`, a resumed run
-takes the value from its ``config.json``.
+Standard library, attrs and Typer only: imported when the command line starts.
 """
 
 from __future__ import annotations
 
+import inspect
+import typing
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple
+from typing import Annotated, Any, TypeVar
 
+import attrs
 import typer
 
+from .settings import DATA, OptionInfo, option_name
+
 __all__ = [
-    "DEFAULTS",
-    "DEFAULT_LR",
-    "Activation",
-    "DType",
-    "LossChoice",
-    "OptimizerName",
+    "DataOption",
+    "JsonOption",
+    "LabelColumnOption",
     "PlotScale",
-    "ScaleChoice",
+    "PluginOption",
+    "RunPath",
+    "SeedOption",
     "SplitChoice",
-    "TrainArgs",
-    "parse_batch_size",
-    "parse_hidden",
+    "SplitOption",
+    "settings_parameters",
+    "with_settings_options",
 ]
-
-
-class OptimizerName(StrEnum):
-    sgd = "sgd"
-    momentum = "momentum"
-    adam = "adam"
-    rmsprop = "rmsprop"
-
-
-class Activation(StrEnum):
-    relu = "relu"
-    tanh = "tanh"
-    sigmoid = "sigmoid"
-    leaky_relu = "leaky_relu"
-
-
-class LossChoice(StrEnum):
-    auto = "auto"
-    cross_entropy = "cross-entropy"
-    binary_cross_entropy = "binary-cross-entropy"
-    mse = "mse"
-
-
-class DType(StrEnum):
-    float32 = "float32"
-    float64 = "float64"
-
-
-class ScaleChoice(StrEnum):
-    auto = "auto"
-    standard = "standard"
-    minmax = "minmax"
-    none = "none"
 
 
 class PlotScale(StrEnum):
@@ -73,95 +43,137 @@ class SplitChoice(StrEnum):
     val = "val"
 
 
-# The resolved value of every setting a new run does not give (lr: see DEFAULT_LR).
-DEFAULTS: dict[str, object] = {
-    "data": "spiral",
-    "label_column": None,
-    "seed": 0,
-    "val_split": 0.2,
-    "scale": "auto",
-    "model_file": None,
-    "hidden": [64],
-    "activation": "relu",
-    "dropout": 0.0,
-    "loss": "auto",
-    "optimizer": "adam",
-    "lr": None,
-    "lr_decay": 0.0,
-    "l2": 0.0,
-    "epochs": 200,
-    "batch_size": 32,
-    "early_stopping": None,
-    "dtype": "float32",
-    "checkpoint_every": None,
-}
+RunPath = Annotated[
+    Path,
+    typer.Argument(
+        metavar="RUN",
+        exists=True,
+        help="A run folder (its latest checkpoint.npz is used) or a checkpoint file such as epoch-0050.npz.",
+        show_default=False,
+    ),
+]
+DataOption = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        "-d",
+        help="A built-in data set (see 'funcnn datasets'), a CSV file, an .npz file with x and y, or MNIST IDX "
+        "files. Default: the run's own training data.",
+        show_default=False,
+        rich_help_panel=DATA,
+    ),
+]
+LabelColumnOption = Annotated[
+    str | None,
+    typer.Option(
+        help="CSV only: the label column, by header name or 0-based index. Default: the last column.",
+        show_default=False,
+        rich_help_panel=DATA,
+    ),
+]
+SeedOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Seed of a synthetic data set (spiral, moons, ...). Default: the run's seed, i.e. its training data; "
+        "another seed draws fresh samples.",
+        show_default=False,
+        rich_help_panel=DATA,
+    ),
+]
+SplitOption = Annotated[
+    SplitChoice,
+    typer.Option(
+        help="Which samples to use: all, or the run's own training or validation split (needs the run's data).",
+        rich_help_panel=DATA,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of tables.")]
+PluginOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plugin",
+        metavar="MODULE",
+        help="Import this Python module first (a module name importable from the current folder or installed, "
+        "or a path to a .py file), so the layers and transforms it registers with funcnn.register_kind can be "
+        "read from model files and checkpoints. Repeat for several modules.",
+        show_default=False,
+    ),
+]
 
-# A learning rate that works for the built-in data sets, per optimizer.
-DEFAULT_LR: dict[str, float] = {"sgd": 0.1, "momentum": 0.05, "adam": 0.01, "rmsprop": 0.005}
+
+# --- the train options, from the settings class --------------------------------------------------
 
 
-class TrainArgs(NamedTuple):
-    """The ``train`` command's options as parsed (None: not given)."""
-
-    data: str | None
-    label_column: str | None
-    val_split: float | None
-    scale: ScaleChoice | None
-    seed: int | None
-    model_file: Path | None
-    hidden: str | None
-    activation: Activation | None
-    dropout: float | None
-    loss: LossChoice | None
-    optimizer: OptimizerName | None
-    lr: float | None
-    lr_decay: float | None
-    l2: float | None
-    epochs: int | None
-    batch_size: str | None
-    early_stopping: int | None
-    dtype: DType | None
-    out: Path | None
-    force: bool
-    resume: Path | None
-    checkpoint_every: int | None
-    quiet: bool
-    plot: bool
-    plot_scale: PlotScale
+def _cli_type(field: attrs.Attribute[Any]) -> Any:
+    info: OptionInfo = field.metadata["option"]
+    if info.cli_type is not None:
+        return info.cli_type
+    kinds = [t for t in typing.get_args(field.type) if t is not type(None)]
+    return kinds[0] if kinds else field.type
 
 
-def parse_hidden(text: str) -> list[int]:
-    """``"64,32"`` -> ``[64, 32]``; ``"none"`` (or an empty string) -> ``[]`` (no hidden layer).
+def _help(field: attrs.Attribute[Any]) -> str:
+    info: OptionInfo = field.metadata["option"]
+    shown = info.default_text
+    if shown is None and field.default is not None:
+        value = field.default
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    return info.help if shown is None else f"{info.help} Default: {shown}."
 
-    Raises:
-        typer.BadParameter: not a comma-separated list of whole numbers >= 1.
+
+def settings_parameters(cls: type[Any]) -> list[inspect.Parameter]:
+    """One keyword parameter per field of ``cls``: ``Annotated[T | None, typer.Option(...)] = None``.
+
+    The option's names, help text, panel and type come from the field (see
+    :class:`cli.settings.OptionInfo`); ``None`` means "not given". A ``bool`` field
+    becomes a switch, ``--name/--no-name``.
     """
-    cleaned = text.strip().lower()
-    if cleaned in ("", "none", "0"):
-        return []
-    sizes: list[int] = []
-    for part in cleaned.split(","):
-        part = part.strip()
-        if not part.isdigit() or int(part) < 1:
-            raise typer.BadParameter(
-                f"expected layer widths like 64,32 (whole numbers >= 1) or 'none', got {text!r}",
-                param_hint="'--hidden'",
-            )
-        sizes.append(int(part))
-    return sizes
-
-
-def parse_batch_size(text: str) -> int | None:
-    """``"full"`` -> None (full-batch gradient descent); ``"32"`` -> 32.
-
-    Raises:
-        typer.BadParameter: neither ``full`` nor a whole number >= 1.
-    """
-    cleaned = text.strip().lower()
-    if cleaned == "full":
-        return None
-    if not cleaned.isdigit() or int(cleaned) < 1:
-        raise typer.BadParameter(
-            f"expected 'full' or a whole number >= 1 (1 = stochastic), got {text!r}", param_hint="'--batch-size'"
+    parameters = []
+    for field in attrs.fields(cls):
+        info: OptionInfo = field.metadata["option"]
+        kind = _cli_type(field)
+        name = option_name(field)
+        if kind is bool and "/" not in name:  # a switch: --x/--no-x, so a resumed run can be told either way
+            name = f"{name}/--no-{name.removeprefix('--')}"
+        option = typer.Option(
+            name,
+            *info.short,
+            help=_help(field),
+            show_default=False,
+            rich_help_panel=info.panel,
+            metavar=info.metavar,
+            **info.typer,
         )
-    return int(cleaned)
+        annotated: Any = Annotated  # the type is only known here, at run time
+        annotation = annotated[kind | None, option]
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        parameters.append(inspect.Parameter(field.name, keyword, default=None, annotation=annotation))
+    return parameters
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_settings_options(cls: type[Any]) -> Callable[[F], F]:
+    """Give a command one option per field of the settings class ``cls``, before its own options.
+
+    The command takes them as ``**settings`` (``None``: not given). Typer reads a
+    command's options from its signature and type hints: both are set here.
+    """
+
+    def decorate(command: F) -> F:
+        own = inspect.signature(command, eval_str=True)
+        hints = typing.get_type_hints(command, include_extras=True)
+        kept = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in own.parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        generated = settings_parameters(cls)
+        signature = own.replace(parameters=[*generated, *kept])
+        vars(command)["__signature__"] = signature
+        command.__annotations__ = {**{p.name: p.annotation for p in generated}, **hints}
+        return command
+
+    return decorate

@@ -1,13 +1,13 @@
 """The run folder's plumbing: a fresh folder name, which files belong to a run, ``history.csv``.
 
-(The data and model policy, and reading a run back, live in :mod:`funcnn.runs`.)
+(File names and the one epoch-file pattern live in :mod:`funcnn.io.layout`; reading a run
+back and ``config.json`` in :mod:`funcnn.io.runs`.)
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import re
@@ -17,9 +17,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from funcnn.checkpoint import LATEST
 from funcnn.errors import CheckpointError
-from funcnn.runs import CONFIG, HISTORY, PREPROCESS, atomic_write
+from funcnn.io.atomic import atomic_write
+from funcnn.io.layout import is_run_file
+from funcnn.io.runs import write_json
 from funcnn.training import TrainState
 
 __all__ = [
@@ -32,20 +33,6 @@ __all__ = [
     "run_files",
     "write_json",
 ]
-
-PLOTS = ("history.png", "decision_boundary.png", "replay.png")
-_RUN_FILES = frozenset({CONFIG, PREPROCESS, HISTORY, LATEST, *PLOTS})
-_EPOCH_FILE = re.compile(r"^epoch-\d+\.npz$")
-
-
-def write_json(path: str | os.PathLike[str], data: Mapping[str, object]) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    atomic_write(Path(path), (json.dumps(data, indent=2) + "\n").encode("utf-8"))
-
-
-def is_run_file(name: str) -> bool:
-    """True for the names a run folder's files have (``config.json``, ``epoch-0005.npz``, ...)."""
-    return name in _RUN_FILES or bool(_EPOCH_FILE.match(name))
 
 
 def run_files(folder: str | os.PathLike[str]) -> list[Path]:

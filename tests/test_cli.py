@@ -22,11 +22,11 @@ import pytest
 from typer.testing import CliRunner
 
 import funcnn as fn
-from cli.main import app
-from funcnn.checkpoint import load
 from funcnn.datasets import load_builtin
+from funcnn.datasets.inputs import Preparation
+from funcnn.io.checkpoint import load
 from funcnn.rng import fold_in, key
-from funcnn.runs import Preparation
+from funcnn_cli.main import app
 
 runner = CliRunner()
 
@@ -209,9 +209,9 @@ def test_resume_gives_exactly_the_uninterrupted_run(tmp_path: Path) -> None:
 
 def interrupt_after(monkeypatch: pytest.MonkeyPatch, epochs: int) -> None:
     """Make Ctrl-C arrive during epoch ``epochs + 1`` (after ``epochs`` epochs were yielded)."""
-    import cli.train_cmd
+    import funcnn.training
 
-    real = cli.train_cmd.train_epochs  # type: ignore[attr-defined]
+    real = funcnn.training.train_epochs
 
     def interrupted(*args: Any, **kwargs: Any) -> Iterator[Any]:
         for i, state in enumerate(real(*args, **kwargs)):
@@ -219,7 +219,7 @@ def interrupt_after(monkeypatch: pytest.MonkeyPatch, epochs: int) -> None:
             if i + 1 == epochs:
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.train_cmd, "train_epochs", interrupted)
+    monkeypatch.setattr(funcnn.training, "train_epochs", interrupted)
 
 
 def test_ctrl_c_saves_the_last_epoch_and_the_resumed_run_is_the_same(

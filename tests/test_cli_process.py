@@ -15,8 +15,8 @@ import numpy as np
 from typer.testing import CliRunner
 
 import funcnn as fn
-from cli.main import app
-from funcnn.checkpoint import load
+from funcnn.io.checkpoint import load
+from funcnn_cli.main import app
 
 
 def executable() -> str:

@@ -1,4 +1,4 @@
-"""The run-folder pieces under the command line: funcnn.runs (policy) and cli.rundir (files)."""
+"""The run-folder pieces under the command line: funcnn.datasets.inputs, funcnn.heads, funcnn.io.runs, cli.rundir."""
 
 from __future__ import annotations
 
@@ -10,22 +10,13 @@ import numpy as np
 import pytest
 
 import funcnn as fn
-from cli.rundir import HistoryLog, history_columns, is_run_file, new_run_dir, read_history, run_files
 from funcnn.datasets import MinMaxScaler, Standardizer
+from funcnn.datasets.inputs import Preparation, choose_layout, fingerprint, fit_preparation, load_inputs
 from funcnn.errors import CheckpointError, ConfigError, DataError, ShapeError
-from funcnn.runs import (
-    Preparation,
-    choose_head,
-    choose_layout,
-    decision_grid,
-    fingerprint,
-    fit_preparation,
-    load_inputs,
-    loss_for_model,
-    open_run,
-    predicted_labels,
-    probabilities,
-)
+from funcnn.heads import choose_head, decision_grid, loss_for_model
+from funcnn.io.runs import open_run
+from funcnn.metrics import predicted_labels, probabilities
+from funcnn_cli.rundir import HistoryLog, history_columns, is_run_file, new_run_dir, read_history, run_files
 
 # --- run folders ----------------------------------------------------------------------------------
 

@@ -1,122 +1,174 @@
 """``funcnn train``: resolve the settings, prepare the data, train with a progress bar, write the run folder.
 
+The options that shape a run come from :class:`cli.settings.TrainSettings` (one
+field per option); the ones declared here only say where and how to run.
 Every setting a run depends on is written to ``config.json`` with its default
 filled in. ``--resume`` takes the settings not given from that file and
 refuses settings or data that differ from it, so a resumed run is the same
 run: it ends with exactly the parameters an uninterrupted run would have.
+
+Only the standard library, attrs and Typer are imported with this module (it is
+read for ``funcnn --help``); numpy and funcnn are imported where they are used.
 """
 
 from __future__ import annotations
 
-import math
-import shlex
-import time
-from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
-import attrs
-import numpy as np
 import typer
 
-import funcnn
-from cli import plots
-from cli.common import (
-    check_data_option,
-    class_names,
-    data_source,
-    layers_text,
-    load_dataset,
-    percent,
-    run_keys,
-    samples_text,
-    split_of,
-)
-from cli.errors import EXIT_INTERRUPTED, deferred_interrupt, echo_err, fail, handle_errors, usage_error
-from cli.options import TrainArgs
-from cli.progress import EpochProgress
-from cli.rundir import HistoryLog, history_columns, history_row, new_run_dir, read_history, run_files, write_json
-from cli.settings import differences, given_settings, resolve_settings
-from funcnn.checkpoint import LATEST, epoch_path, load, save
-from funcnn.config import load_model_file, model_from_config, to_config
-from funcnn.datasets import Dataset
-from funcnn.errors import CheckpointError
-from funcnn.initializers import HeNormal
-from funcnn.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
-from funcnn.layers.base import Layer
-from funcnn.losses import Loss
-from funcnn.network import Sequential, init
-from funcnn.optim import Optimizer, adam, momentum, rmsprop, sgd
-from funcnn.runs import (
-    CONFIG,
-    HISTORY,
-    PREPROCESS,
-    Preparation,
-    choose_head,
-    choose_layout,
-    decision_grid,
-    fingerprint,
-    fit_preparation,
-    loss_for_model,
-    read_json,
-)
-from funcnn.schedules import Schedule, inverse_time_schedule, learning_rate
-from funcnn.training import TrainState, train_epochs
-from funcnn.transforms import chain, l2
-from funcnn.tree import tree_size
+from ..errors import EXIT_INTERRUPTED, deferred_interrupt, echo_err, fail, handle_errors, usage_error
+from ..options import PlotScale, PluginOption, with_settings_options
+from ..plugins import load_plugins
+from ..settings import OUTPUT, TrainSettings, differences, from_json, given_settings, resolve, to_json
 
-__all__ = ["run_train"]
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from funcnn.datasets import Dataset
+    from funcnn.datasets.inputs import Preparation
+    from funcnn.heads import LossName
+    from funcnn.layers.base import Layer
+    from funcnn.losses import Loss
+    from funcnn.optim import Optimizer
+    from funcnn.schedules import Schedule
+    from funcnn.training import TrainState
+
+    from ..rundir import HistoryLog
+
+__all__ = ["train"]
 
 
-def run_train(a: TrainArgs) -> None:
-    """The ``train`` command (see ``funcnn train --help``)."""
+@with_settings_options(TrainSettings)
+def train(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The run folder to write. Default: a fresh runs/DATA-YYYYmmdd-HHMMSS. A folder holding a run is "
+            "refused unless --force (replace it) or --resume.",
+            show_default=False,
+            rich_help_panel=OUTPUT,
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace the run in --out (its files are deleted first).", rich_help_panel=OUTPUT),
+    ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RUN_DIR",
+            exists=True,
+            file_okay=False,
+            help="Continue this run from its latest state up to --epochs in total. Options you give must match "
+            "its config.json; the others are taken from it.",
+            show_default=False,
+            rich_help_panel=OUTPUT,
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No progress bar and no setup summary; only the final figures.",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = False,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            help="Write history.png and, for 2-D data, decision_boundary.png (needs matplotlib).",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = True,
+    plot_scale: Annotated[
+        PlotScale,
+        typer.Option(help="Cost axis of history.png.", rich_help_panel=OUTPUT),
+    ] = PlotScale.log,
+    plugin: PluginOption = None,
+    **options: Any,
+) -> None:
+    """Train a network and write a run folder (no options: a classifier on the built-in spiral).
+
+    Prints the data, model and loss it chose, a progress bar, then the final
+    training and validation cost and accuracy. The run folder holds
+    config.json, checkpoint.npz, preprocess.npz, history.csv and, with
+    matplotlib, history.png. Ctrl-C stops after saving the last finished epoch
+    and prints the command that resumes it.
+
+    \b
+    Examples:
+      funcnn train
+      funcnn train --data digits --hidden 128,64 --epochs 30 --checkpoint-every 5
+      funcnn train --data breast_cancer --optimizer sgd --early-stopping 10
+      funcnn train --data cells.csv --label-column diagnosis --out runs/cells
+      funcnn train --model cnn.toml --data mnist/ --batch-size 64 --epochs 5
+      funcnn train --model custom.toml --plugin my_layers
+      funcnn train --resume runs/cells --epochs 400
+    """
     with handle_errors():
-        _Trainer(a).run()
+        load_plugins(plugin)
+        how = _How(out=out, force=force, resume=resume, quiet=quiet, plot=plot, log_scale=plot_scale.value == "log")
+        _Trainer(how).run(given_settings(options))
+
+
+class _How(NamedTuple):
+    """The options that say where and how to run, not what the run is (they are not in config.json)."""
+
+    out: Path | None
+    force: bool
+    resume: Path | None
+    quiet: bool
+    plot: bool
+    log_scale: bool
 
 
 # --- building the run --------------------------------------------------------------------------
 
-_ACTIVATIONS: dict[str, Callable[[], Layer]] = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "leaky_relu": LeakyReLU}
 
-
-def _mlp(hidden: list[int], activation: str, dropout: float, out_dim: int) -> Sequential:
+def _mlp(hidden: tuple[int, ...], activation: str, dropout: float, out_dim: int) -> Layer:
     """Dense layers with an activation (and dropout) after each hidden one; He init before ReLUs."""
+    from funcnn.initializers import HeNormal
+    from funcnn.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+    from funcnn.network import Sequential
+
+    activations: dict[str, type[Layer]] = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "leaky_relu": LeakyReLU}
     layers: list[Layer] = []
     relu_like = activation in ("relu", "leaky_relu")
     for width in hidden:
         layers.append(Dense(width, w_init=HeNormal()) if relu_like else Dense(width))
-        act: Layer = _ACTIVATIONS[activation]()
-        layers.append(act)
+        layers.append(activations[activation]())
         if dropout > 0:
             layers.append(Dropout(dropout))
     layers.append(Dense(out_dim))  # logits: the loss applies softmax or sigmoid
     return Sequential(*layers)
 
 
-def _optimizer(settings: Mapping[str, Any]) -> tuple[Optimizer, float | Schedule]:
-    lr: float | Schedule = float(settings["lr"])
-    if settings["lr_decay"] > 0:
-        lr = inverse_time_schedule(float(settings["lr"]), decay=float(settings["lr_decay"]))
-    name = settings["optimizer"]
-    opt: Optimizer
-    if name == "sgd":
-        opt = sgd(lr)
-    elif name == "momentum":
-        opt = momentum(lr, 0.9)
-    elif name == "adam":
-        opt = adam(lr)
-    else:
-        opt = rmsprop(lr)
-    if settings["l2"] > 0:
-        opt = chain(l2(float(settings["l2"])), opt)
+def _optimizer(settings: TrainSettings) -> tuple[Optimizer, float | Schedule]:
+    from funcnn.schedules import inverse_time_schedule
+    from funcnn.transforms import chain, l2
+
+    from ..optimizers import build_optimizer
+
+    assert settings.lr is not None  # filled in by resolve()
+    lr: float | Schedule = settings.lr
+    if settings.lr_decay > 0:
+        lr = inverse_time_schedule(settings.lr, decay=settings.lr_decay)
+    opt = build_optimizer(settings.optimizer, lr)
+    if settings.l2 > 0:
+        opt = chain(l2(settings.l2), opt)
     return opt, lr
 
 
-@attrs.frozen(eq=False)
-class _Plan:
+class _Plan(NamedTuple):
     """Everything a run needs, resolved: the config to store and the objects to train with."""
 
+    settings: TrainSettings
     config: dict[str, Any]
     ds: Dataset
     model: Layer
@@ -132,37 +184,56 @@ class _Plan:
 
 
 def _plan(
-    settings: dict[str, Any], ds: Dataset, source: str, prior: Mapping[str, Any] | None, folder: Path | None
+    settings: TrainSettings, ds: Dataset, source: str, prior: Mapping[str, Any] | None, folder: Path | None
 ) -> _Plan:
-    dtype: Any = np.float32 if settings["dtype"] == "float32" else np.float64
+    import numpy as np
+
+    import funcnn
+    from funcnn.config import load_model_file, model_from_config, to_config
+    from funcnn.datasets.inputs import Preparation, choose_layout, fingerprint, fit_preparation
+    from funcnn.heads import choose_head, loss_for_model
+    from funcnn.io.layout import PREPROCESS
+
+    from ..common import split_of
+
+    dtype: Any = np.float32 if settings.dtype == "float32" else np.float64
     task = ds.task
     n_outputs = int(ds.y.shape[1]) if task == "regression" else 1
-    loss_name = None if settings["loss"] == "auto" else settings["loss"].replace("-", "_")
+    loss_name: LossName | None = None
+    if settings.loss != "auto":
+        loss_name = typing.cast("LossName", settings.loss.replace("-", "_"))  # one of LossChoice: validated
     model: Layer
-    if settings["model_file"] is not None:
-        if prior is not None and settings["model_file"] == prior["settings"].get("model_file"):
+    if settings.model_file is not None:
+        if prior is not None and settings.model_file == prior["settings"].get("model_file"):
             model = model_from_config(prior["model"])  # the file may have moved or changed since
         else:
-            model = load_model_file(settings["model_file"])
+            model = load_model_file(settings.model_file)
         _, in_shape = choose_layout(model, ds.feature_shape)
         loss, head = loss_for_model(model, in_shape, task, n_classes=ds.n_classes, n_outputs=n_outputs, loss=loss_name)
     else:
+        assert settings.hidden is not None and settings.activation is not None and settings.dropout is not None
         choice = choose_head(task, n_classes=ds.n_classes, n_outputs=n_outputs, loss=loss_name)
-        model = _mlp(settings["hidden"], settings["activation"], settings["dropout"], choice.out_dim)
+        model = _mlp(settings.hidden, settings.activation, settings.dropout, choice.out_dim)
         loss, head = choice.loss, choice.description
-    split = split_of(ds, settings["seed"], settings["val_split"])
+    split = split_of(ds, settings.seed, settings.val_split)
     train_idx, val_idx = split if split is not None else (np.arange(ds.n_samples), None)
     if folder is not None and prior is not None:
         prep = Preparation.load(folder / PREPROCESS)
     else:
-        prep = fit_preparation(ds.x[train_idx], model, scale=settings["scale"])
+        prep = fit_preparation(ds.x[train_idx], model, scale=settings.scale)  # type: ignore[arg-type]
+    if settings.augment is not None and len(prep.in_shape) != 3:
+        raise usage_error(
+            "--augment",
+            f"augments images (height, width, channels), but the model takes {prep.in_shape}; "
+            "give a convolutional model (--model) for image data",
+        )
     x_train, y_train = prep.apply(ds.x[train_idx], dtype), ds.y[train_idx]
     validation = None if val_idx is None else (prep.apply(ds.x[val_idx], dtype), ds.y[val_idx])
     optimizer, lr = _optimizer(settings)
     metrics = ("accuracy",) if task == "classification" else ("rmse",)
     config: dict[str, Any] = {
         "funcnn_version": funcnn.__version__,
-        "settings": settings,
+        "settings": to_json(settings),
         "data": {
             "source": source,
             "name": ds.name,
@@ -188,53 +259,60 @@ def _plan(
         "optimizer": to_config(optimizer),
         "metrics": list(metrics),
     }
-    return _Plan(config, ds, model, loss, head, optimizer, lr, prep, x_train, y_train, validation, metrics)
+    return _Plan(settings, config, ds, model, loss, head, optimizer, lr, prep, x_train, y_train, validation, metrics)
 
 
 # --- the command ---------------------------------------------------------------------------------
 
 
 class _Trainer:
-    def __init__(self, a: TrainArgs) -> None:
-        self.a = a
-        self.quiet = a.quiet
+    def __init__(self, how: _How) -> None:
+        self.how = how
+        self.quiet = how.quiet
 
     def info(self, text: str) -> None:
         if not self.quiet:
             echo_err(text)
 
-    def run(self) -> None:
-        a = self.a
-        given = given_settings(a)
+    def run(self, given: Mapping[str, Any]) -> None:
+        from funcnn.errors import CheckpointError
+        from funcnn.io.layout import CONFIG, LATEST
+        from funcnn.io.runs import read_json
+
+        from ..common import check_data_option, data_source, load_dataset
+        from ..rundir import run_files
+
+        how = self.how
         prior: dict[str, Any] | None = None
         folder: Path | None = None
-        if a.force and a.out is None:
+        if how.force and how.out is None:
             raise usage_error("--force", "replaces the run in --out; give --out DIR too")
-        if a.resume is not None:
-            folder = a.resume
-            if a.force:
+        if how.resume is not None:
+            folder = how.resume
+            if how.force:
                 raise usage_error("--force", "cannot be combined with --resume, which keeps the run")
-            if a.out is not None and a.out.resolve() != a.resume.resolve():
+            if how.out is not None and how.out.resolve() != how.resume.resolve():
                 raise usage_error("--out", "a resumed run continues in its own folder; leave --out out")
             if not (folder / CONFIG).is_file() or not (folder / LATEST).is_file():
                 raise usage_error("--resume", f"{str(folder)!r} is not a run folder (it needs {CONFIG} and {LATEST})")
             prior = read_json(folder / CONFIG)
             if not isinstance(prior.get("settings"), dict):
                 raise CheckpointError(f"{folder / CONFIG}: no 'settings' table; not written by 'funcnn train'")
-        elif a.out is not None:
-            if a.out.exists() and not a.out.is_dir():
-                raise usage_error("--out", f"{str(a.out)!r} is a file; give a folder")
-            if run_files(a.out) and not a.force:
+        elif how.out is not None:
+            if how.out.exists() and not how.out.is_dir():
+                raise usage_error("--out", f"{str(how.out)!r} is a file; give a folder")
+            if run_files(how.out) and not how.force:
                 raise usage_error(
                     "--out",
-                    f"{str(a.out)!r} already holds a run; continue it with --resume {a.out}, replace it with --force, "
-                    "or choose another folder",
+                    f"{str(how.out)!r} already holds a run; continue it with --resume {how.out}, replace it with "
+                    "--force, or choose another folder",
                 )
         if "data" in given:
-            check_data_option(given["data"])
-        settings = resolve_settings(given, prior["settings"] if prior is not None else {})
-        spec = given.get("data") or (prior["data"]["source"] if prior is not None else settings["data"])
-        ds = load_dataset(spec, seed=settings["seed"], label_column=settings["label_column"])
+            check_data_option(str(given["data"]))
+        prior_settings = None if prior is None or folder is None else from_json(prior["settings"], str(folder / CONFIG))
+        settings = resolve(given, prior_settings)
+        spec = str(given.get("data") or (prior["data"]["source"] if prior is not None else settings.data))
+        ds = load_dataset(spec, seed=settings.seed, label_column=settings.label_column)
         plan = _plan(settings, ds, data_source(spec), prior, folder)
         if prior is not None and folder is not None:
             differ = differences(prior, plan.config)
@@ -248,7 +326,11 @@ class _Trainer:
             self.train(plan, self._new_folder(plan), resumed=False)
 
     def _new_folder(self, plan: _Plan) -> Path:
-        out = self.a.out
+        from datetime import datetime
+
+        from ..rundir import new_run_dir, run_files
+
+        out = self.how.out
         if out is None:
             return new_run_dir("runs", plan.ds.name, now=datetime.now())
         for old in run_files(out):  # only with --force (checked before anything was loaded)
@@ -259,16 +341,27 @@ class _Trainer:
     # -- training ------------------------------------------------------------------------------
 
     def _start_state(self, plan: _Plan, folder: Path, resumed: bool) -> TrainState[Any]:
-        settings = plan.config["settings"]
-        dtype = np.float32 if settings["dtype"] == "float32" else np.float64
+        import numpy as np
+
+        from funcnn.augment import Compose
+        from funcnn.errors import CheckpointError
+        from funcnn.io.checkpoint import load
+        from funcnn.io.layout import CONFIG, LATEST
+        from funcnn.network import init
+        from funcnn.training import TrainState
+
+        from ..common import run_keys
+
+        settings = plan.settings
+        dtype = np.float32 if settings.dtype == "float32" else np.float64
         if resumed:
             state = load(folder / LATEST, dtype=dtype, model=plan.model)
             if state.loss != plan.loss or state.optimizer != plan.optimizer:
                 raise CheckpointError(f"{folder / LATEST}: its loss or optimizer is not the one in {CONFIG}")
             return state
-        keys = run_keys(settings["seed"])
+        keys = run_keys(settings.seed)
         params = init(plan.model, keys.init, in_shape=plan.prep.in_shape, dtype=dtype)
-        batch = settings["batch_size"]
+        batch = settings.batch_size
         return TrainState.create(
             plan.model,
             params,
@@ -277,12 +370,17 @@ class _Trainer:
             key=keys.train,
             batch_size=None if batch == "full" else int(batch),
             metrics=plan.metrics,
-            patience=settings["early_stopping"],
+            patience=settings.early_stopping,
+            augment=None if settings.augment is None else Compose.from_text(settings.augment),
         )
 
     def describe(self, plan: _Plan, state: TrainState[Any], folder: Path, resumed: bool) -> None:
-        c = plan.config
-        d, s, settings = c["data"], c["split"], c["settings"]
+        from funcnn.tree import tree_size
+
+        from ..common import layers_text, samples_text
+
+        c, settings = plan.config, plan.settings
+        d, s = c["data"], c["split"]
         what = f"{d['classes']} classes" if d["task"] == "classification" else f"{d['outputs']} target(s)"
         held = f"; {s['train']} for training, {s['validation']} for validation" if s["validation"] else ""
         self.info(f"data       {d['name']}: {samples_text(d['samples'], d['feature_shape'])}, {what}{held}")
@@ -298,19 +396,25 @@ class _Trainer:
             "as_is": "",
         }[p["layout"]]
         self.info(f"inputs     {layout}{scale}")
-        self.info(f"model      {layers_text(plan.model)}: {tree_size(state.params)} parameters, {settings['dtype']}")
+        self.info(f"model      {layers_text(plan.model)}: {tree_size(state.params)} parameters, {settings.dtype}")
         self.info(f"output     {plan.head}")
-        batch = settings["batch_size"]
-        stop = f", early stopping after {settings['early_stopping']}" if settings["early_stopping"] else ""
-        self.info(f"optimizer  {plan.optimizer!r}, batch {batch}, {settings['epochs']} epochs{stop}")
+        stop = f", early stopping after {settings.early_stopping}" if settings.early_stopping else ""
+        self.info(f"optimizer  {plan.optimizer!r}, batch {settings.batch_size}, {settings.epochs} epochs{stop}")
         if resumed:
             self.info(f"resuming   {folder} at epoch {state.epoch}")
         else:
             self.info(f"run folder {folder}")
 
     def train(self, plan: _Plan, folder: Path, *, resumed: bool) -> None:
-        settings = plan.config["settings"]
-        target = int(settings["epochs"])
+        import shlex
+        import time
+
+        from funcnn.io.layout import CONFIG, HISTORY, LATEST, PREPROCESS
+
+        from ..rundir import HistoryLog, history_columns, write_json
+
+        settings = plan.settings
+        target = settings.epochs
         in_shape = plan.prep.in_shape
         state = self._start_state(plan, folder, resumed)
         if resumed:
@@ -325,7 +429,7 @@ class _Trainer:
                     "--epochs",
                     f"the run already has {state.epoch} epochs; ask for more in total, e.g. --epochs {2 * state.epoch}",
                 )
-        every = settings["checkpoint_every"]
+        every = settings.checkpoint_every
         columns = history_columns(plan.metrics, validation=plan.validation is not None)
         with deferred_interrupt():
             write_json(folder / CONFIG, plan.config)
@@ -351,13 +455,14 @@ class _Trainer:
             echo_err(f"resume with: {command}")
             raise typer.Exit(EXIT_INTERRUPTED)
         if outcome == "non_finite":
+            assert settings.lr is not None
             fail(
                 f"the cost became NaN or infinite during epoch {last.epoch + 1}; stopped and kept the last finite "
                 f"state (epoch {last.epoch}) in {folder / LATEST}",
-                f"try a smaller learning rate, e.g. --lr {float(settings['lr']) / 10:g}",
+                f"try a smaller learning rate, e.g. --lr {settings.lr / 10:g}",
             )
         self.summary(plan, final, folder, elapsed, target)
-        if self.a.plot:
+        if self.how.plot:
             self.plots(plan, final, folder)
 
     def _save(
@@ -369,6 +474,9 @@ class _Trainer:
         *,
         final_epoch: bool = False,
     ) -> None:
+        from funcnn.io.checkpoint import save
+        from funcnn.io.layout import LATEST, epoch_path
+
         if every is not None and (state.epoch % every == 0 or final_epoch):
             save(epoch_path(folder, state.epoch), state, in_shape=in_shape)
         save(folder / LATEST, state, in_shape=in_shape)
@@ -376,10 +484,21 @@ class _Trainer:
     def _loop(
         self, plan: _Plan, state: TrainState[Any], target: int, log: HistoryLog, folder: Path, every: int | None
     ) -> tuple[TrainState[Any], str]:
+        import math
+        import time
+
+        import numpy as np
+
+        from funcnn import training
+        from funcnn.schedules import learning_rate
+
+        from ..progress import EpochProgress
+        from ..rundir import history_row
+
         last, logged = state, state.epoch
         in_shape = plan.prep.in_shape
         is_cls = "accuracy" in plan.metrics
-        states: Iterator[TrainState[Any]] = train_epochs(
+        states: Iterator[TrainState[Any]] = training.train_epochs(
             state, plan.x_train, plan.y_train, epochs=target, validation=plan.validation, on_nonfinite="stop"
         )
         tick = time.perf_counter()
@@ -411,6 +530,8 @@ class _Trainer:
 
     def summary(self, plan: _Plan, final: TrainState[Any], folder: Path, elapsed: float, target: int) -> None:
         """The final figures, on stdout: those of the last epoch, or of the best one after early stopping."""
+        from ..common import percent
+
         h = final.history
         metric = plan.metrics[0]
         at = len(h) - 1
@@ -431,14 +552,19 @@ class _Trainer:
         print("\n".join(lines), flush=True)
 
     def plots(self, plan: _Plan, final: TrainState[Any], folder: Path) -> None:
+        from funcnn.heads import decision_grid
+        from funcnn.io.layout import HISTORY
+
+        from .. import plots
+        from ..common import class_names
+        from ..rundir import read_history
+
         if not plots.available():
             self.info(f"note: {plots.INSTALL_HINT}")
             return
         try:
             columns = read_history(folder / HISTORY)
-            plots.history(
-                folder / "history.png", columns, metric=plan.metrics[0], log_scale=self.a.plot_scale.value == "log"
-            )
+            plots.history(folder / "history.png", columns, metric=plan.metrics[0], log_scale=self.how.log_scale)
             ds = plan.ds
             if ds.feature_shape == (2,) and ds.task == "classification":
                 grid = decision_grid(plan.model, final.params, plan.prep, plan.loss, ds.x)
@@ -449,6 +575,8 @@ class _Trainer:
 
 
 def _bar_text(state: TrainState[Any], is_cls: bool) -> str:
+    from ..common import percent
+
     h = state.history
     text = f"cost {h.cost[-1]:.4f}"
     if len(h.val_cost):
