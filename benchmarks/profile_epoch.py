@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _mlp  # noqa: E402
 from _common import Stats, has_module, interleave, limit_threads, time_once  # noqa: E402
 
+import funcnn.batching as batching  # noqa: E402
 import funcnn.layers.activations as activations  # noqa: E402
 import funcnn.layers.base as base  # noqa: E402
 import funcnn.layers.dense as dense  # noqa: E402
@@ -48,7 +49,7 @@ import funcnn.training as train  # noqa: E402
 import funcnn.tree as tree  # noqa: E402
 
 _HOT_NAMES = (
-    (train, "train_epochs"), (train, "_batches"), (train, "_prepare_data"),
+    (train, "train_epochs"), (batching, "epoch_batches"), (batching, "prepare_data"),
     (network, "Sequential.forward"), (network, "Sequential.backward"),
     (dense, "Dense.forward"), (dense, "Dense.backward"),
     (activations, "ReLU.forward"), (activations, "ReLU.backward"), (activations, "softmax"),

@@ -38,7 +38,9 @@ from numpy.typing import NDArray
 
 import funcnn as fn
 from funcnn import datasets
-from funcnn.checkpoint import checkpoint_info, list_states, load, save, save_every
+from funcnn.io.checkpoint import checkpoint_info, load, save
+from funcnn.io.layout import list_states
+from funcnn.io.runs import save_every
 from funcnn.optim import adam
 from funcnn.replaying import Curve, replay
 from funcnn.training import TrainState, fit, last_state, train_epochs

@@ -5,18 +5,8 @@ trees of read-only arrays; ``init``, ``forward``, ``backward``, ``loss`` and
 ``sgd_step`` are pure functions, chained by a stateless ``train`` loop.
 """
 
-from funcnn import datasets, rng
+from funcnn import augment, datasets, explain, export, rng, tune
 from funcnn._version import __version__
-from funcnn.checkpoint import (
-    CheckpointInfo,
-    checkpoint_info,
-    list_states,
-    load,
-    load_params,
-    save,
-    save_every,
-    save_params,
-)
 from funcnn.config import (
     from_config,
     load_model_file,
@@ -37,6 +27,8 @@ from funcnn.errors import (
     CheckpointError,
     ConfigError,
     DataError,
+    ExplainError,
+    ExportError,
     FuncnnError,
     MissingRngError,
     NonFiniteLossError,
@@ -55,8 +47,19 @@ from funcnn.initializers import (
     HeUniform,
     Initializer,
     Normal,
+    Uniform,
     Zeros,
 )
+from funcnn.io.checkpoint import (
+    CheckpointInfo,
+    checkpoint_info,
+    load,
+    load_params,
+    save,
+    save_params,
+)
+from funcnn.io.layout import list_states
+from funcnn.io.runs import save_every
 from funcnn.layers import (
     AvgPool2D,
     Conv2D,
@@ -98,14 +101,18 @@ from funcnn.network import (
     forward,
     init,
     output_shape,
+    param_count,
+    param_shapes,
     predict,
 )
 from funcnn.optim import (
     SGD,
     Adagrad,
     Adam,
+    GradientTransform,
     Optimizer,
     OptState,
+    Penalty,
     RMSProp,
     adagrad,
     adam,
@@ -116,6 +123,7 @@ from funcnn.optim import (
     sgd,
     sgd_step,
 )
+from funcnn.registry import register_kind
 from funcnn.replaying import (
     Curve,
     replay,
@@ -151,6 +159,14 @@ from funcnn.training import (
     split_validation,
     train,
     train_epochs,
+    train_steps,
+)
+from funcnn.transfer import (
+    Frozen,
+    Partition,
+    frozen,
+    graft,
+    partition,
 )
 from funcnn.transforms import (
     L1,
@@ -207,11 +223,15 @@ __all__ = [
     "ElasticNet",
     "ExponentialSchedule",
     "Flatten",
+    "Frozen",
     "FrozenTree",
+    "ExplainError",
+    "ExportError",
     "FuncnnError",
     "GlorotNormal",
     "GlorotUniform",
     "GradCheckReport",
+    "GradientTransform",
     "HeNormal",
     "HeUniform",
     "History",
@@ -233,6 +253,8 @@ __all__ = [
     "Normal",
     "OptState",
     "Optimizer",
+    "Partition",
+    "Penalty",
     "RMSProp",
     "ReLU",
     "Report",
@@ -248,6 +270,7 @@ __all__ = [
     "TrainState",
     "TreeStructureError",
     "WarmupSchedule",
+    "Uniform",
     "Zeros",
     "__version__",
     "accuracy",
@@ -256,6 +279,7 @@ __all__ = [
     "apply_step",
     "apply_updates",
     "assert_same_structure",
+    "augment",
     "backward",
     "chain",
     "check_gradients",
@@ -266,6 +290,8 @@ __all__ = [
     "constant_schedule",
     "cosine_schedule",
     "datasets",
+    "explain",
+    "export",
     "describe_builtins",
     "elastic_net",
     "evaluate",
@@ -274,9 +300,11 @@ __all__ = [
     "flatten_images",
     "fold_in",
     "forward",
+    "frozen",
     "freeze",
     "from_config",
     "global_norm",
+    "graft",
     "init",
     "inverse_time_schedule",
     "key",
@@ -296,13 +324,18 @@ __all__ = [
     "mse",
     "one_hot",
     "output_shape",
+    "param_count",
+    "param_shapes",
     "precision_recall_f1",
+    "partition",
     "predict",
     "r2",
+    "register_kind",
     "replay",
     "rmse",
     "rmsprop",
     "rng",
+    "tune",
     "save",
     "save_every",
     "save_params",
@@ -315,6 +348,7 @@ __all__ = [
     "to_config",
     "train",
     "train_epochs",
+    "train_steps",
     "train_test_split",
     "tree_allclose",
     "tree_dtype",

@@ -7,12 +7,12 @@ become nested dicts, tuples become lists) and :func:`from_config` turns it back,
 exactly: ``from_config(to_config(s)) == s`` (Python's ``json`` writes floats
 with their shortest exact repr, so the dict also survives a trip through JSON).
 
-The kinds are discovered, not listed: every attrs class with a ``kind`` string
-in the funcnn spec modules (``funcnn.layers.*``, ``funcnn.network``,
-``funcnn.losses``, ``funcnn.initializers``, ``funcnn.optim``,
-``funcnn.schedules``, ``funcnn.transforms``, ``funcnn.metrics``) is a kind, so
-a new spec class needs no change here. ``Sequential`` is the one special case:
-its layers are positional and its ``names``/``uses_key`` are derived.
+The kinds come from the explicit registry :mod:`funcnn.registry`: the built-in
+ones are listed there, and your own classes join with
+:func:`~funcnn.registry.register_kind`. :func:`to_config` refuses a spec whose
+class is not registered (it could never be read back). ``Sequential`` is the
+one special case: its layers are positional and its ``names``/``uses_key`` are
+derived.
 
 A bad config raises :class:`~funcnn.errors.ConfigError` naming where it is
 (``layers[2]``), the kind and the field: unknown kind, unknown field, missing
@@ -30,15 +30,13 @@ from __future__ import annotations
 
 import collections.abc
 import difflib
-import importlib
 import inspect
 import json
-import pkgutil
 import re
 import tomllib
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeAlias, TypeGuard
 
@@ -47,11 +45,15 @@ import attrs
 from funcnn.errors import ConfigError
 from funcnn.layers.base import Layer
 from funcnn.network import Sequential
+from funcnn.registry import kind_of, registered, spec_kinds, unregistered_message
 
 __all__ = [
     "JSON",
+    "field_hints",
     "from_config",
+    "hint_name",
     "is_spec",
+    "matches_hint",
     "load_model_file",
     "model_from_config",
     "read_config_file",
@@ -61,85 +63,9 @@ __all__ = [
 
 JSON: TypeAlias = "None | bool | int | float | str | list[JSON] | dict[str, JSON]"
 
-# Modules whose attrs classes with a ``kind`` are specs. Missing modules are skipped.
-SPEC_MODULES: tuple[str, ...] = (
-    "funcnn.layers",
-    "funcnn.network",
-    "funcnn.losses",
-    "funcnn.initializers",
-    "funcnn.optim",
-    "funcnn.schedules",
-    "funcnn.transforms",
-    "funcnn.metrics",
-)
-
-
-# --- discovery -------------------------------------------------------------------------------
-
-
-def _import_optional(name: str) -> types.ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name is not None and (e.name == name or name.startswith(e.name + ".")):
-            return None  # the module itself does not exist (yet): skip it
-        raise  # the module exists but one of its own imports is broken: say so
-
-
-def _modules(names: tuple[str, ...]) -> Iterator[types.ModuleType]:
-    for name in names:
-        module = _import_optional(name)
-        if module is None:
-            continue
-        yield module
-        path = getattr(module, "__path__", None)
-        if path is not None:  # a package: its submodules too (funcnn.layers.conv, ...)
-            for info in sorted(pkgutil.iter_modules(path), key=lambda i: i.name):
-                sub = _import_optional(f"{name}.{info.name}")
-                if sub is not None:
-                    yield sub
-
-
-def attrs_classes(module_names: tuple[str, ...]) -> list[type]:
-    """The attrs classes defined in the given modules (and their submodules), in a stable order."""
-    seen: dict[str, type] = {}
-    for module in _modules(module_names):
-        for obj in vars(module).values():
-            if isinstance(obj, type) and attrs.has(obj) and obj.__module__ == module.__name__:
-                seen.setdefault(f"{obj.__module__}.{obj.__qualname__}", obj)
-    return [seen[k] for k in sorted(seen)]
-
-
-def _kind_of(cls: type) -> str | None:
-    kind = getattr(cls, "kind", None)
-    return kind if isinstance(kind, str) else None
-
-
-def spec_kinds() -> dict[str, type]:
-    """``{kind: spec class}`` for every spec kind funcnn knows (discovered by module scan).
-
-    >>> kinds = spec_kinds()
-    >>> kinds["dense"].__name__, kinds["sequential"].__name__
-    ('Dense', 'Sequential')
-    """
-    kinds: dict[str, type] = {}
-    for cls in attrs_classes(SPEC_MODULES):
-        kind = _kind_of(cls)
-        if kind is None:
-            continue
-        other = kinds.get(kind)
-        if other is not None and other is not cls:
-            raise ConfigError(
-                f"spec kinds: kind {kind!r} is used by both {other.__module__}.{other.__qualname__} and "
-                f"{cls.__module__}.{cls.__qualname__}; every spec class needs its own kind"
-            )
-        kinds[kind] = cls
-    return kinds
-
-
 def is_spec(value: object) -> bool:
     """True if ``value`` is a spec: an attrs instance whose class has a ``kind`` string."""
-    return attrs.has(type(value)) and _kind_of(type(value)) is not None
+    return attrs.has(type(value)) and kind_of(type(value)) is not None
 
 
 # --- spec -> config --------------------------------------------------------------------------
@@ -164,9 +90,11 @@ def to_config(spec: object) -> dict[str, JSON]:
 
 def _spec_to_config(spec: object, where: str) -> dict[str, JSON]:
     cls = type(spec)
-    kind = _kind_of(cls)
+    kind = kind_of(cls)
     if not attrs.has(cls) or kind is None:
         raise ConfigError(f"{where}: expected a spec (a frozen attrs class with a kind), got {spec!r}")
+    if not registered(cls):
+        raise ConfigError(f"{where}: {unregistered_message(cls)}")
     out: dict[str, JSON] = {"kind": kind}
     if isinstance(spec, Sequential):
         out["layers"] = [_spec_to_config(layer, f"{where}.layers[{i}]") for i, layer in enumerate(spec.layers)]
@@ -230,13 +158,16 @@ def _spec_from_config(config: object, kinds: Mapping[str, type], where: str) -> 
     if cls is None:
         close = difflib.get_close_matches(kind, list(kinds), n=3)
         hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-        raise ConfigError(f"{where}: unknown kind {kind!r}; {hint}known kinds: {', '.join(sorted(kinds))}")
+        raise ConfigError(
+            f"{where}: unknown kind {kind!r}; {hint}known kinds: {', '.join(sorted(kinds))}. "
+            "For your own spec class, register it with fn.register_kind or pass --plugin MODULE to the CLI"
+        )
     here = f"{where} (kind {kind!r})"
     if cls is Sequential:
         return _sequential_from_config(config, kinds, where, here)
     fields = {(f.alias or f.name): f for f in _init_fields(cls)}
     _check_names(config, set(fields), here)
-    hints = _type_hints(cls)
+    hints = field_hints(cls)
     kwargs: dict[str, object] = {}
     for key, field in fields.items():
         if key not in config:
@@ -302,7 +233,8 @@ def _value_from_config(value: object, kinds: Mapping[str, type], where: str) -> 
 # --- field type checks -----------------------------------------------------------------------
 
 
-def _type_hints(cls: type) -> dict[str, object]:
+def field_hints(cls: type) -> dict[str, object]:
+    """The resolved annotations of a spec or record class (empty if they cannot be resolved)."""
     try:
         return dict(typing.get_type_hints(cls))
     except Exception:  # unresolvable annotations: fall back to the constructor's own checks
@@ -327,16 +259,16 @@ def _check_field(here: str, key: str, field: attrs.Attribute[object], hint: obje
         return  # a converter that needs the instance: the constructor decides
     if converter is not None:
         accepted = _converter_input(converter)
-        if accepted is not None and not _matches(value, accepted):
-            raise ConfigError(f"{here}: field {key!r}: expected {_hint_name(accepted)}, got {_describe(value)}")
+        if accepted is not None and not matches_hint(value, accepted):
+            raise ConfigError(f"{here}: field {key!r}: expected {hint_name(accepted)}, got {_describe(value)}")
         # Convert here only to name the field if it fails; the constructor
         # converts the original value itself.
         try:
             value = converter(value)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{here}: field {key!r}: cannot use {_describe(value)}: {e}") from None
-    if hint is not None and not _matches(value, hint):
-        raise ConfigError(f"{here}: field {key!r}: expected {_hint_name(hint)}, got {_describe(value)}")
+    if hint is not None and not matches_hint(value, hint):
+        raise ConfigError(f"{here}: field {key!r}: expected {hint_name(hint)}, got {_describe(value)}")
 
 
 def _protocol_members(proto: type) -> list[str]:
@@ -347,7 +279,8 @@ def _protocol_members(proto: type) -> list[str]:
     return sorted(set(names))
 
 
-def _matches(value: object, hint: object) -> bool:
+def matches_hint(value: object, hint: object) -> bool:
+    """True if ``value`` fits the type annotation ``hint`` (unknown annotations pass: validators decide)."""
     if hint is typing.Any or hint is object or isinstance(hint, typing.TypeVar):
         return True
     if hint is None or hint is type(None):
@@ -355,7 +288,7 @@ def _matches(value: object, hint: object) -> bool:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is typing.Union or origin is types.UnionType:
-        return any(_matches(value, a) for a in args)
+        return any(matches_hint(value, a) for a in args)
     if origin is typing.Literal:
         return value in args
     if origin is typing.ClassVar:
@@ -372,14 +305,15 @@ def _matches(value: object, hint: object) -> bool:
         if not isinstance(value, tuple):
             return False
         if len(args) == 2 and args[1] is Ellipsis:
-            return all(_matches(v, args[0]) for v in value)
-        return not args or (len(args) == len(value) and all(_matches(v, a) for v, a in zip(value, args, strict=True)))
+            return all(matches_hint(v, args[0]) for v in value)
+        pairs = zip(value, args, strict=False)
+        return not args or (len(args) == len(value) and all(matches_hint(v, a) for v, a in pairs))
     if hint is tuple:
         return isinstance(value, tuple)
     if origin in (list, collections.abc.Sequence):
-        return isinstance(value, tuple | list) and all(_matches(v, args[0]) for v in value) if args else True
+        return isinstance(value, tuple | list) and all(matches_hint(v, args[0]) for v in value) if args else True
     if origin in (dict, collections.abc.Mapping) or hint in (dict, collections.abc.Mapping):
-        return isinstance(value, Mapping) and (not args or all(_matches(v, args[1]) for v in value.values()))
+        return isinstance(value, Mapping) and (not args or all(matches_hint(v, args[1]) for v in value.values()))
     if origin is collections.abc.Callable or hint is collections.abc.Callable:
         return callable(value)
     if isinstance(hint, type):
@@ -392,7 +326,8 @@ def _matches(value: object, hint: object) -> bool:
     return True  # an annotation we cannot check: the constructor's validators decide
 
 
-def _hint_name(hint: object) -> str:
+def hint_name(hint: object) -> str:
+    """A short readable name of a type annotation, for messages (``int | None``)."""
     text = getattr(hint, "__name__", None) if isinstance(hint, type) else None
     if text is None:
         text = str(hint)

@@ -11,6 +11,8 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "ExplainError",
+    "ExportError",
     "FuncnnError",
     "MissingRngError",
     "NonFiniteLossError",
@@ -71,4 +73,25 @@ class DataError(FuncnnError, ValueError):
     """A data file or array is malformed (NaN, ragged rows, bad IDX header, ...).
 
     The message names the file, the line or byte offset, and the problem.
+    """
+
+
+class ExplainError(FuncnnError, ValueError):
+    """An inspection function (``funcnn.explain``) cannot do what was asked of this model.
+
+    Common causes: a layer path that is not in the model (the message lists the
+    paths there are), a channel or target index out of range, an occlusion
+    window larger than the image, or a layer kind for which deconvnet and guided
+    backprop have no rule (a layer defined outside funcnn): use ``saliency``,
+    which needs only the layer's own backward pass.
+    """
+
+
+class ExportError(FuncnnError, ValueError):
+    """A model cannot be exported to, or imported from, another format (ONNX, PyTorch).
+
+    Common causes: a custom layer kind without an export rule (the message names
+    the layer's path and how to pass a rule); a torch module funcnn has no layer
+    for (the message names it and its position). A missing optional package is
+    an ``ImportError`` naming the ``pip install`` command instead.
     """

@@ -36,8 +36,9 @@ from numpy.typing import NDArray
 
 from funcnn._typing import FloatT
 from funcnn.errors import ShapeError
+from funcnn.layers.activations import sigmoid, softmax
 from funcnn.layers.base import Layer
-from funcnn.losses import Loss
+from funcnn.losses import Loss, is_classifier
 from funcnn.network import predict
 from funcnn.tree import FrozenTree
 
@@ -55,6 +56,8 @@ __all__ = [
     "precision_recall_f1",
     "r2",
     "rmse",
+    "predicted_labels",
+    "probabilities",
     "to_labels",
 ]
 
@@ -99,6 +102,35 @@ def to_labels(y: object, *, from_logits: bool = False, targets: bool = False) ->
     if targets and np.all(np.mod(column, 1) == 0) and (column.size == 0 or column.min() >= 0):
         return column.astype(np.int64)
     return (column >= (0.0 if from_logits else 0.5)).astype(np.int64)
+
+
+def probabilities(loss: Loss, y: NDArray[FloatT]) -> NDArray[FloatT]:
+    """Class probabilities ``(n, classes)`` from a classifier's outputs ``y``.
+
+    Logits (``loss.from_logits``) go through softmax (several columns) or
+    sigmoid (one column, which becomes two columns ``1 - p, p``); probabilities
+    are returned as they are.
+
+    Raises:
+        ValueError: ``loss`` is not a classification loss (see :func:`~funcnn.losses.is_classifier`).
+
+    >>> import numpy as np, funcnn as fn
+    >>> probabilities(fn.BinaryCrossEntropy(), np.array([[0.25]])).tolist()
+    [[0.75, 0.25]]
+    """
+    if not is_classifier(loss):
+        raise ValueError(f"probabilities: {loss!r} is not a classification loss")
+    from_logits = bool(getattr(loss, "from_logits", False))
+    if y.ndim == 2 and y.shape[1] > 1:
+        return softmax(y) if from_logits else y
+    p = sigmoid(y) if from_logits else y
+    p = p.reshape(p.shape[0], -1)
+    return np.concatenate([1 - p, p], axis=1)
+
+
+def predicted_labels(loss: Loss, y: NDArray[FloatT]) -> IntArray:
+    """``(n,)`` predicted classes from a classifier's outputs (arg-max, or the 0.5 threshold)."""
+    return to_labels(y, from_logits=bool(getattr(loss, "from_logits", False)))
 
 
 def _n_classes(a: NDArray[np.generic]) -> int:
@@ -359,9 +391,6 @@ def metric(name: str, y: object, t: object, *, from_logits: bool = False) -> flo
 
 # -- evaluate -------------------------------------------------------------------
 
-_CLASSIFICATION_LOSSES = frozenset({"binary_cross_entropy", "categorical_cross_entropy"})
-
-
 def _freeze_mapping(value: Mapping[str, float]) -> Mapping[str, float]:
     return types.MappingProxyType(dict(value))
 
@@ -412,8 +441,15 @@ def evaluate(
     *,
     loss: Loss,
     metrics: Sequence[str] | None = None,
+    batch_size: int | None = None,
 ) -> Report:
     """Run ``model`` in inference mode on ``x`` and score it against targets ``y``.
+
+    The model runs in batches of ``batch_size`` rows (default: chosen by a
+    memory budget, see :func:`~funcnn.network.predict`), so memory grows with
+    the batch, not with ``n``; the scores are computed on all the outputs at
+    once. Costs agree with a one-pass evaluation to float rounding, labels and
+    label-based metrics exactly unless two scores of a sample are within rounding.
 
     The task is classification if ``loss`` is a cross-entropy or any requested
     metric is a classification metric; then the report also holds the
@@ -429,6 +465,7 @@ def evaluate(
         loss: the loss whose cost is reported (its ``from_logits`` tells how
             to read binary outputs).
         metrics: metric names (see :func:`metric_names`).
+        batch_size: rows per inference pass (None: chosen by memory).
 
     >>> import numpy as np, funcnn as fn
     >>> model = fn.Sequential(fn.Dense(2))
@@ -440,10 +477,10 @@ def evaluate(
     """
     from_logits = bool(getattr(loss, "from_logits", False))
     names = None if metrics is None else metric_names(metrics)
-    is_cls = loss.kind in _CLASSIFICATION_LOSSES or any(_METRICS[n][0] == "classification" for n in names or ())
+    is_cls = is_classifier(loss) or any(_METRICS[n][0] == "classification" for n in names or ())
     if names is None:
         names = ("accuracy", "macro_f1") if is_cls else ("mse", "rmse", "mae", "r2")
-    y_pred = predict(model, params, x)
+    y_pred = predict(model, params, x, batch_size=batch_size)
     targets = np.asarray(y)
     cost, _ = loss.value_and_grad(y_pred, loss.check_targets(y_pred, targets))
     values = {n: metric(n, y_pred, targets, from_logits=from_logits) for n in names}

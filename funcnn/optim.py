@@ -34,8 +34,8 @@ when an optimizer has it; the training loop calls :func:`apply_step`.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
-from typing import ClassVar, Generic, Protocol
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeAlias
 
 import attrs
 import numpy as np
@@ -45,15 +45,18 @@ from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT
 from funcnn.errors import TreeStructureError
 from funcnn.schedules import Schedule, check_lr, learning_rate, number, real, real_or_schedule
-from funcnn.tree import FrozenTree, assert_same_structure, tree_map
+from funcnn.tree import FrozenTree, map_mirrored, tree_map
 
 __all__ = [
     "SGD",
     "Adagrad",
     "Adam",
+    "GradientTransform",
     "OptState",
     "Optimizer",
+    "Penalty",
     "RMSProp",
+    "Role",
     "Schedule",
     "adagrad",
     "adam",
@@ -62,6 +65,7 @@ __all__ = [
     "learning_rate",
     "momentum",
     "rmsprop",
+    "role_of",
     "sgd",
     "sgd_step",
 ]
@@ -85,11 +89,34 @@ class OptState(Generic[FloatT]):
         return f"OptState(count={self.count}, buffers={self.buffers!r})"
 
 
+Role: TypeAlias = Literal["optimizer", "transform", "penalty"]
+ROLES: tuple[Role, ...] = ("optimizer", "transform", "penalty")
+
+
 class Optimizer(Protocol):
     """The optimizer protocol: a frozen spec with pure ``init`` and ``update``.
 
     Gradient transforms (:mod:`funcnn.transforms`) implement it too; for them
     the "updates" are the transformed gradients.
+
+    Where a member may stand in a :func:`~funcnn.transforms.chain` is its
+    :data:`Role`, read by :func:`role_of`:
+
+    * ``"optimizer"``: turns gradients into updates; exactly one per chain.
+      Any class that does not say otherwise is an optimizer.
+    * ``"transform"``: rewrites gradients (clipping, scaling); anywhere in a
+      chain. Subclass :class:`GradientTransform` to be one.
+    * ``"penalty"``: adds the gradient of a penalty on the weights; only before
+      the optimizer (after it, it would push the wrong way). Subclass
+      :class:`Penalty` to be one.
+
+    Optional fast path: an optimizer may also have ``fused_step(grads, state,
+    params) -> (new_params, state)``, which must give the same bits as
+    ``update`` followed by :func:`apply_updates`; :func:`apply_step` uses it
+    when present. Nothing else needs it.
+
+    A custom optimizer or transform is saved and loaded like the built-in ones
+    once its class is registered with :func:`funcnn.register_kind`.
     """
 
     @property
@@ -102,87 +129,36 @@ class Optimizer(Protocol):
     ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]: ...
 
 
-# -- a structure-checked, multi-output map over mirrored trees -------------------
+class GradientTransform:
+    """Base class of a chain member that rewrites gradients (role ``"transform"``): anywhere in a chain.
 
-
-class _Mismatch(Exception):
-    """Internal: two trees that must mirror each other do not (reported by the caller)."""
-
-
-def _walk(
-    f: Callable[..., tuple[NDArray[FloatT], ...]],
-    n_out: int,
-    tree: FrozenTree[FloatT],
-    rest: Sequence[FrozenTree[FloatT]],
-    leaf_names: bool,
-    add_first: bool,
-) -> list[FrozenTree[FloatT]]:
-    # The hot path of every training step: kept lean (dict-backed items(),
-    # ndarray checks rather than the FrozenTree ABC's slower isinstance).
-    size = len(tree)
-    for other in rest:
-        if not isinstance(other, FrozenTree) or len(other) != size:
-            raise _Mismatch
-    outs: list[dict[str, FrozenTree[FloatT] | NDArray[FloatT]]] = [{} for _ in range(n_out)]
-    indexed = tuple(enumerate(outs))
-    for name, node in tree.items():
-        try:
-            others = [o[name] for o in rest]
-        except KeyError:
-            raise _Mismatch from None
-        if not isinstance(node, np.ndarray):  # a subtree; the others are checked at the next level
-            subs = _walk(f, n_out, node, others, leaf_names, add_first)  # type: ignore[arg-type]
-            for i, out in indexed:
-                out[name] = subs[i]
-            continue
-        shape, dtype = node.shape, node.dtype
-        for o in others:
-            if not isinstance(o, np.ndarray) or o.shape != shape or o.dtype != dtype:
-                raise _Mismatch
-        results = f(name, node, *others) if leaf_names else f(node, *others)
-        if len(results) != n_out:
-            raise ValueError(f"map_mirrored: f returned {len(results)} arrays, expected n_out={n_out}")
-        if add_first:
-            first = results[0]
-            first += node  # ``update + param`` on the fresh update array: the same bits as ``param + update``
-        for i, out in indexed:
-            result = results[i]
-            result.flags.writeable = False  # fresh arrays (or inputs that are read-only already)
-            out[name] = result
-    return [FrozenTree(out) for out in outs]
-
-
-def map_mirrored(
-    f: Callable[..., tuple[NDArray[FloatT], ...]],
-    n_out: int,
-    tree: FrozenTree[FloatT],
-    *rest: FrozenTree[FloatT],
-    names: tuple[str, ...] = ("params", "grads"),
-    leaf_names: bool = False,
-    add_first: bool = False,
-) -> tuple[FrozenTree[FloatT], ...]:
-    """Apply ``f`` leaf by leaf to trees that mirror ``tree``; ``f`` returns ``n_out`` new arrays.
-
-    ``f(leaf, *others)`` gets one array per tree (``f(name, leaf, *others)``
-    with ``leaf_names=True``, ``name`` being the leaf's key, e.g. ``"b"``).
-    With ``add_first=True`` the leaf of ``tree`` is added in place to the
-    first array ``f`` returns (which must then be new): an optimizer's fused
-    ``update`` + :func:`apply_updates` in one pass (see :func:`apply_step`).
-
-    The structure is checked during the walk (same keys, shapes and dtypes),
-    which costs next to nothing; a mismatch raises :class:`TreeStructureError`
-    listing every missing or extra path, named by ``names``. The arrays ``f``
-    returns must be new (they are made read-only in place) or read-only inputs.
+    Subclass it (under ``@attrs.frozen``) and write ``init`` and ``update`` as
+    for an optimizer, returning the new gradients in place of updates.
     """
-    try:
-        return tuple(_walk(f, n_out, tree, rest, leaf_names, add_first))
-    except _Mismatch:
-        for i, other in enumerate(rest):
-            other_name = names[i + 1] if i + 1 < len(names) else f"tree {i + 1}"
-            if not isinstance(other, FrozenTree):
-                raise TreeStructureError(f"{other_name}: expected a FrozenTree, got {type(other).__name__}") from None
-            assert_same_structure(tree, other, names=(names[0], other_name))
-        raise TreeStructureError(f"{names[1:]} do not mirror {names[0]}") from None
+
+    __slots__ = ()
+    role: ClassVar[Role] = "transform"
+
+
+class Penalty(GradientTransform):
+    """Base class of a weight penalty (role ``"penalty"``): it must come before the optimizer in a chain."""
+
+    __slots__ = ()
+    role: ClassVar[Role] = "penalty"
+
+
+def role_of(member: object) -> Role:
+    """Where ``member`` may stand in a chain (see :class:`Optimizer`); ``"optimizer"`` unless it says otherwise.
+
+    >>> from funcnn.transforms import clip_by_global_norm, l2
+    >>> role_of(adam(0.1)), role_of(clip_by_global_norm(1.0)), role_of(l2(0.1))
+    ('optimizer', 'transform', 'penalty')
+    """
+    role = getattr(type(member), "role", "optimizer")
+    for known in ROLES:
+        if role == known:
+            return known
+    raise TypeError(f"{member!r}: role must be 'optimizer', 'transform' or 'penalty', got {role!r}")
 
 
 def _zeros(params: FrozenTree[FloatT], fill: float = 0.0) -> FrozenTree[FloatT]:
@@ -204,13 +180,38 @@ def _buffer(state: OptState[FloatT], name: str, optimizer: object) -> FrozenTree
 # -- optimizers ---------------------------------------------------------------
 
 
-class _FusedOptimizer:
-    """``update`` and ``fused_step`` of an optimizer written as one ``_run(..., fused)``.
+LeafStep: TypeAlias = Callable[..., tuple[NDArray[FloatT], ...]]
 
-    ``fused=False`` returns the updates; ``fused=True`` adds the params into the
-    freshly computed updates in the same pass and returns the new params (the
-    same bits as ``apply_updates(params, updates)``, one array fewer per leaf).
+
+class _FusedOptimizer:
+    """An optimizer written as its buffer names plus one per-leaf step.
+
+    A subclass names its buffers once, in ``buffers`` (``("mu", "nu")``; each
+    one params-shaped, filled by :meth:`_fill` at ``init``), and writes
+    :meth:`_leaf_step`: ``f(p, g, *buffers) -> (update, *new_buffers)`` for the
+    step ``count``. ``init``, ``update`` and ``fused_step`` derive from these.
+    ``fused_step`` adds the params into the freshly computed updates in the
+    same pass and returns the new params (the same bits as
+    ``apply_updates(params, updates)``, one array fewer per leaf).
     """
+
+    __slots__ = ()
+    buffers: ClassVar[tuple[str, ...]] = ()
+
+    def _buffer_names(self) -> tuple[str, ...]:
+        return self.buffers
+
+    def _fill(self, name: str) -> float:
+        return 0.0
+
+    @abc.abstractmethod
+    def _leaf_step(self, count: int) -> LeafStep[Any]: ...
+
+    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
+        names = self._buffer_names()
+        if not names:
+            return OptState(0)
+        return OptState(0, FrozenTree({name: _zeros(params, self._fill(name)) for name in names}))
 
     def update(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
@@ -223,10 +224,17 @@ class _FusedOptimizer:
         """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
         return self._run(grads, state, params, True)
 
-    @abc.abstractmethod
     def _run(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]: ...
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        buffer_names: tuple[str, ...] = self._buffer_names()
+        old = [_buffer(state, name, self) for name in buffer_names]
+        out = map_mirrored(
+            self._leaf_step(state.count), 1 + len(old), params, grads, *old,
+            names=("params", "grads", *buffer_names), add_first=fused,
+        )  # fmt: skip
+        buffers = FrozenTree(dict(zip(buffer_names, out[1:], strict=True))) if old else state.buffers
+        return out[0], OptState(state.count + 1, buffers)
 
 
 @attrs.frozen(repr=False)
@@ -243,7 +251,8 @@ class SGD(_FusedOptimizer):
     __repr__ = short_repr
 
     kind: ClassVar[str] = "sgd"
-    role: ClassVar[str] = "optimizer"  # see funcnn.transforms.chain
+    role: ClassVar[Role] = "optimizer"  # see Optimizer
+    buffers: ClassVar[tuple[str, ...]] = ("velocity",)
     lr: float | Schedule = attrs.field(converter=real_or_schedule, validator=check_lr)
     momentum: float = attrs.field(default=0.0, converter=real, validator=number(ge=0, lt=1))
     nesterov: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
@@ -252,18 +261,13 @@ class SGD(_FusedOptimizer):
         if self.nesterov and self.momentum == 0.0:
             raise ValueError(f"SGD: nesterov=True needs momentum > 0, got momentum={self.momentum}")
 
-    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
-        if self.momentum == 0.0:
-            return OptState(0)
-        return OptState(0, FrozenTree({"velocity": _zeros(params)}))
+    def _buffer_names(self) -> tuple[str, ...]:
+        return self.buffers if self.momentum else ()
 
-    def _run(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        scale = -learning_rate(self.lr, state.count)
+    def _leaf_step(self, count: int) -> LeafStep[Any]:
+        scale = -learning_rate(self.lr, count)
         if self.momentum == 0.0:
-            (updates,) = map_mirrored(lambda p, g: (g * scale,), 1, params, grads, add_first=fused)
-            return updates, OptState(state.count + 1, state.buffers)
+            return lambda p, g: (g * scale,)
         m, nesterov = self.momentum, self.nesterov
 
         def leaf(p: Array[FloatT], g: Array[FloatT], v: Array[FloatT]) -> tuple[Array[FloatT], Array[FloatT]]:
@@ -277,11 +281,7 @@ class SGD(_FusedOptimizer):
                 u = v_new * scale
             return u, v_new
 
-        velocity = _buffer(state, "velocity", self)
-        updates, velocity = map_mirrored(
-            leaf, 2, params, grads, velocity, names=("params", "grads", "velocity"), add_first=fused
-        )
-        return updates, OptState(state.count + 1, FrozenTree({"velocity": velocity}))
+        return leaf
 
 
 @attrs.frozen(repr=False)
@@ -297,22 +297,18 @@ class Adam(_FusedOptimizer):
     __repr__ = short_repr
 
     kind: ClassVar[str] = "adam"
-    role: ClassVar[str] = "optimizer"  # see funcnn.transforms.chain
+    role: ClassVar[Role] = "optimizer"  # see Optimizer
+    buffers: ClassVar[tuple[str, ...]] = ("mu", "nu")
     lr: float | Schedule = attrs.field(default=1e-3, converter=real_or_schedule, validator=check_lr)
     b1: float = attrs.field(default=0.9, converter=real, validator=number(ge=0, lt=1))
     b2: float = attrs.field(default=0.999, converter=real, validator=number(ge=0, lt=1))
     eps: float = attrs.field(default=1e-8, converter=real, validator=number(gt=0))
 
-    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
-        return OptState(0, FrozenTree({"mu": _zeros(params), "nu": _zeros(params)}))
-
-    def _run(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        t = state.count + 1
+    def _leaf_step(self, count: int) -> LeafStep[Any]:
+        t = count + 1
         b1, b2, eps = self.b1, self.b2, self.eps
         c1, c2 = 1.0 - b1, 1.0 - b2
-        step_size = -learning_rate(self.lr, state.count) / (1.0 - b1**t)  # Python floats: dtype kept
+        step_size = -learning_rate(self.lr, count) / (1.0 - b1**t)  # Python floats: dtype kept
         nu_scale = 1.0 / (1.0 - b2**t)
 
         def leaf(
@@ -332,11 +328,16 @@ class Adam(_FusedOptimizer):
             u *= step_size
             return u, mu_new, nu_new
 
-        mu, nu = _buffer(state, "mu", self), _buffer(state, "nu", self)
-        updates, mu, nu = map_mirrored(
-            leaf, 3, params, grads, mu, nu, names=("params", "grads", "mu", "nu"), add_first=fused
-        )
-        return updates, OptState(t, FrozenTree({"mu": mu, "nu": nu}))
+        return leaf
+
+
+def _over_root(g: Array[FloatT], acc: Array[FloatT], eps: float, scale: float) -> Array[FloatT]:
+    """``scale * g / (sqrt(acc) + eps)`` in one new array: the step of RMSProp and Adagrad."""
+    u = np.sqrt(acc)
+    u += eps
+    np.divide(g, u, out=u)
+    u *= scale
+    return u
 
 
 @attrs.frozen(repr=False)
@@ -349,18 +350,14 @@ class RMSProp(_FusedOptimizer):
     __repr__ = short_repr
 
     kind: ClassVar[str] = "rmsprop"
-    role: ClassVar[str] = "optimizer"  # see funcnn.transforms.chain
+    role: ClassVar[Role] = "optimizer"  # see Optimizer
+    buffers: ClassVar[tuple[str, ...]] = ("nu",)
     lr: float | Schedule = attrs.field(default=1e-3, converter=real_or_schedule, validator=check_lr)
     decay: float = attrs.field(default=0.9, converter=real, validator=number(ge=0, lt=1))
     eps: float = attrs.field(default=1e-8, converter=real, validator=number(gt=0))
 
-    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
-        return OptState(0, FrozenTree({"nu": _zeros(params)}))
-
-    def _run(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        scale = -learning_rate(self.lr, state.count)
+    def _leaf_step(self, count: int) -> LeafStep[Any]:
+        scale = -learning_rate(self.lr, count)
         c, eps = 1.0 - self.decay, self.eps
 
         def leaf(p: Array[FloatT], g: Array[FloatT], nu: Array[FloatT]) -> tuple[Array[FloatT], Array[FloatT]]:
@@ -368,15 +365,9 @@ class RMSProp(_FusedOptimizer):
             nu_new -= nu
             nu_new *= c
             nu_new += nu
-            u = np.sqrt(nu_new)
-            u += eps
-            np.divide(g, u, out=u)
-            u *= scale
-            return u, nu_new
+            return _over_root(g, nu_new, eps, scale), nu_new
 
-        nu = _buffer(state, "nu", self)
-        updates, nu = map_mirrored(leaf, 2, params, grads, nu, names=("params", "grads", "nu"), add_first=fused)
-        return updates, OptState(state.count + 1, FrozenTree({"nu": nu}))
+        return leaf
 
 
 @attrs.frozen(repr=False)
@@ -389,33 +380,24 @@ class Adagrad(_FusedOptimizer):
     __repr__ = short_repr
 
     kind: ClassVar[str] = "adagrad"
-    role: ClassVar[str] = "optimizer"  # see funcnn.transforms.chain
+    role: ClassVar[Role] = "optimizer"  # see Optimizer
+    buffers: ClassVar[tuple[str, ...]] = ("sum_sq",)
     lr: float | Schedule = attrs.field(default=1e-2, converter=real_or_schedule, validator=check_lr)
     eps: float = attrs.field(default=1e-8, converter=real, validator=number(gt=0))
     initial_accumulator: float = attrs.field(default=0.0, converter=real, validator=number(ge=0))
 
-    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
-        return OptState(0, FrozenTree({"sum_sq": _zeros(params, self.initial_accumulator)}))
+    def _fill(self, name: str) -> float:
+        return self.initial_accumulator
 
-    def _run(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        scale, eps = -learning_rate(self.lr, state.count), self.eps
+    def _leaf_step(self, count: int) -> LeafStep[Any]:
+        scale, eps = -learning_rate(self.lr, count), self.eps
 
         def leaf(p: Array[FloatT], g: Array[FloatT], s: Array[FloatT]) -> tuple[Array[FloatT], Array[FloatT]]:
             s_new = g * g
             s_new += s
-            u = np.sqrt(s_new)
-            u += eps
-            np.divide(g, u, out=u)
-            u *= scale
-            return u, s_new
+            return _over_root(g, s_new, eps, scale), s_new
 
-        sum_sq = _buffer(state, "sum_sq", self)
-        updates, sum_sq = map_mirrored(
-            leaf, 2, params, grads, sum_sq, names=("params", "grads", "sum_sq"), add_first=fused
-        )
-        return updates, OptState(state.count + 1, FrozenTree({"sum_sq": sum_sq}))
+        return leaf
 
 
 # -- factories ----------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Replay: the curve of cost (and metrics) against epoch, rebuilt from saved states.
 
 :func:`replay` walks the states a run kept (``epoch-0005.npz``, ... see
-:func:`funcnn.checkpoint.save_every`) in epoch order, loads each one (fully
+:func:`funcnn.io.runs.save_every`) in epoch order, loads each one (fully
 checked, one at a time) and evaluates it in inference mode on the data you
 give: the classic "error against epochs" picture, reproduced from the saved
 parameters rather than from logs. Evaluate twice, on training and on held-out
@@ -28,8 +28,10 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from funcnn.checkpoint import PathLike, _load_state, list_states
 from funcnn.errors import CheckpointError
+from funcnn.io.checkpoint import load
+from funcnn.io.container import PathLike
+from funcnn.io.layout import list_states
 from funcnn.layers.base import Layer
 from funcnn.metrics import metric, metric_names
 from funcnn.network import predict
@@ -99,6 +101,7 @@ def replay(
     *,
     metrics: Sequence[str] = (),
     model: Layer | None = None,
+    batch_size: int | None = None,
 ) -> Curve:
     """Evaluate every saved state of a run on ``(x, y)``, in epoch order.
 
@@ -110,6 +113,8 @@ def replay(
         metrics: metric names from :mod:`funcnn.metrics` (``"accuracy"``, ``"rmse"``, ...).
         model: the architecture expected; by default the first state's, and
             every later state must have the same one.
+        batch_size: rows per inference pass (None: chosen by a memory budget,
+            see :func:`~funcnn.network.predict`).
 
     Returns:
         A :class:`Curve` with one row per state.
@@ -118,7 +123,7 @@ def replay(
         CheckpointError: no states, a bad file, or states of different architectures.
 
     >>> import tempfile, numpy as np, funcnn as fn
-    >>> from funcnn.checkpoint import save_every
+    >>> from funcnn.io.runs import save_every
     >>> from funcnn.training import TrainState, last_state, train_epochs
     >>> x = np.array([[0.0], [1.0], [2.0], [3.0]]); y = 2.0 * x + 1.0
     >>> model = fn.Sequential(fn.Dense(1))
@@ -143,9 +148,9 @@ def replay(
     expected = model
     targets = np.asarray(y)
     for path in paths:
-        state = _load_state(path, model=expected, dtype=None)
+        state: TrainState[Any] = load(path, model=expected)
         expected = state.model
-        y_pred = predict(state.model, state.params, x)
+        y_pred = predict(state.model, state.params, x, batch_size=batch_size)
         cost, _ = state.loss.value_and_grad(y_pred, state.loss.check_targets(y_pred, targets))
         from_logits = bool(getattr(state.loss, "from_logits", False))
         values = [metric(n, y_pred, targets, from_logits=from_logits) for n in names]

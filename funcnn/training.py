@@ -10,116 +10,64 @@ changed; an ``observer`` callback receives each epoch's state for logging.
 
 Randomness is derived by meaning from the root key: the order of epoch ``e``
 is drawn from ``fold_in(fold_in(key, "shuffle"), e)``, the dropout masks of
-step ``s`` from ``fold_in(fold_in(key, "dropout"), s)`` and a validation split
+step ``s`` from ``fold_in(fold_in(key, "dropout"), s)``, its augmentation
+(``augment=``, training batches only) from ``fold_in(fold_in(key, "augment"), s)``
+and a validation split
 from ``fold_in(key, "validation")``. So epoch ``e`` never depends on having
 run the epochs before it, and a run resumed from any yielded state is the
-same run, bit for bit.
+same run, bit for bit. ``sampling="with_replacement"`` draws each epoch's
+batches with replacement instead (see :mod:`funcnn.batching`). ``tol`` stops a
+run once the gradient of the training cost on all the data is small
+(``stop_reason="converged"``). :func:`train_steps` yields the state after
+every optimizer step, for plotting the path of a small model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, Literal
 
 import attrs
 import numpy as np
-from numpy.typing import NDArray
 
-from funcnn._typing import Array, FloatT, Shape
-from funcnn.errors import NonFiniteLossError, ShapeError
+from funcnn._typing import Array, FloatT
+from funcnn.augment import Augmentation
+from funcnn.batching import SAMPLINGS, epoch_batches, full_gradient, run_data, split_validation
+from funcnn.errors import NonFiniteLossError
+from funcnn.history import History
 from funcnn.layers.base import Layer
 from funcnn.losses import Loss
 from funcnn.metrics import metric, metric_names
-from funcnn.network import output_shape
+from funcnn.network import Sequential, predict
 from funcnn.optim import Optimizer, OptState, apply_step, sgd
-from funcnn.rng import Key, fold_in, generator
-from funcnn.schedules import Schedule
+from funcnn.rng import Key, fold_in
+from funcnn.schedules import Schedule, number, real
+from funcnn.threads import compute_threads
+from funcnn.transfer import frozen_layers
+from funcnn.transforms import global_norm
 from funcnn.tree import FrozenTree, tree_dtype
 
-__all__ = ["History", "TrainState", "fit", "last_state", "split_validation", "train", "train_epochs"]
+__all__ = ["History", "TrainState", "fit", "last_state", "split_validation", "train", "train_epochs", "train_steps"]
 
 
-def _frozen_floats(values: object) -> NDArray[np.float64]:
-    a = np.array(values, dtype=np.float64).reshape(-1)
-    a.flags.writeable = False
-    return a
-
-
-def _frozen_series(values: Mapping[str, object]) -> FrozenTree[np.float64]:
-    return FrozenTree({name: _frozen_floats(v) for name, v in values.items()})
-
-
-@attrs.frozen
-class History:
-    """Per-epoch records of a run; every series is a read-only float64 array, one entry per epoch.
-
-    ``cost`` is each epoch's mean training cost (the running mean over its
-    batches, weighted by batch size); ``val_cost`` the validation cost after
-    each epoch (empty if the run has no validation data); ``metrics`` maps
-    each requested metric to its series, ``"accuracy"`` on the training data
-    and ``"val_accuracy"`` on the validation data.
-    """
-
-    cost: NDArray[np.float64] = attrs.field(factory=lambda: _frozen_floats([]), converter=_frozen_floats, eq=False)
-    val_cost: NDArray[np.float64] = attrs.field(
-        factory=lambda: _frozen_floats([]), converter=_frozen_floats, eq=False
-    )
-    metrics: FrozenTree[np.float64] = attrs.field(factory=FrozenTree, converter=_frozen_series, eq=False)
-
-    def append(
-        self, *, cost: float, val_cost: float | None = None, metrics: Mapping[str, float] | None = None
-    ) -> History:
-        """A new history with one more epoch."""
-        series = dict(self.metrics)
-        for name, value in (metrics or {}).items():
-            old = series.get(name)
-            series[name] = np.append(old if old is not None else _frozen_floats([]), value)  # type: ignore[arg-type]
-        return History(
-            cost=np.append(self.cost, cost),
-            val_cost=self.val_cost if val_cost is None else np.append(self.val_cost, val_cost),
-            metrics=series,
-        )
-
-    def __len__(self) -> int:
-        return int(self.cost.shape[0])
-
-
-def _check_batch_size(instance: object, attribute: object, value: int | None) -> None:
+def _check_count(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"batch_size must be None (full batch) or an int >= 1, got batch_size={value!r}")
+        name, none = attribute.name, "full batch" if attribute.name == "batch_size" else "no early stopping"
+        raise ValueError(f"{name} must be None ({none}) or an int >= 1, got {name}={value!r}")
 
 
-def _check_fraction(instance: object, attribute: object, value: float | None) -> None:
-    if value is not None and not (isinstance(value, float) and 0.0 < value < 1.0):
-        raise ValueError(
-            f"validation_fraction must be None or a number in (0, 1), got validation_fraction={value!r}"
-        )
-
-
-def _to_fraction(value: float | None) -> float | None:
+def _optional_float(value: float | None) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-
-
-def _check_patience(instance: object, attribute: object, value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"patience must be None (no early stopping) or an int >= 1, got patience={value!r}")
-
-
-def _check_min_delta(instance: object, attribute: object, value: float) -> None:
-    if not (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"min_delta must be a finite number >= 0, got min_delta={value!r}")
 
 
 def _to_shape(value: Sequence[int] | None) -> tuple[int, ...] | None:
     return None if value is None else tuple(int(d) for d in value)
 
 
-def _to_metric_names(value: Sequence[str]) -> tuple[str, ...]:
-    return metric_names(value)
+STOP_REASONS = (None, "early_stopping", "non_finite", "converged")
 
-
-STOP_REASONS = (None, "early_stopping", "non_finite")
 
 
 @attrs.frozen(eq=False)
@@ -138,7 +86,18 @@ class TrainState(Generic[FloatT]):
     best epoch so far, and ``wait`` counts the epochs since. With ``patience``
     set, the run stops once ``wait == patience`` (``stop_reason`` is then
     ``"early_stopping"``); ``"non_finite"`` marks a run cut short by a
-    non-finite cost (see ``on_nonfinite``).
+    non-finite cost (see ``on_nonfinite``), ``"converged"`` a run whose
+    full-data gradient norm fell below ``tol`` at the end of an epoch.
+
+    ``sampling`` is ``"permutation"`` (each epoch visits every sample once) or
+    ``"with_replacement"`` (each epoch draws ``n`` samples at random; see
+    :mod:`funcnn.batching`).
+
+    ``augment`` is an augmentation spec (see :mod:`funcnn.augment`) applied to
+    every training batch (never to validation data, metrics or labels). An
+    optimizer built with :func:`~funcnn.transfer.partition` that freezes whole
+    layers makes the backward pass skip them (see
+    :func:`~funcnn.transfer.frozen_layers`).
 
     ``in_shape`` is the input shape without the batch axis; the first epoch
     records it from the data (a checkpoint needs it to rebuild the model), and
@@ -155,15 +114,17 @@ class TrainState(Generic[FloatT]):
     key: Key
     params: FrozenTree[FloatT]
     opt_state: OptState[FloatT]
-    batch_size: int | None = attrs.field(default=None, validator=_check_batch_size)
+    batch_size: int | None = attrs.field(default=None, validator=_check_count)
     shuffle: bool = True
     epoch: int = 0
     step: int = 0
     history: History = attrs.field(factory=History)
-    validation_fraction: float | None = attrs.field(default=None, converter=_to_fraction, validator=_check_fraction)
-    metrics: tuple[str, ...] = attrs.field(default=(), converter=_to_metric_names)
-    patience: int | None = attrs.field(default=None, validator=_check_patience)
-    min_delta: float = attrs.field(default=0.0, validator=_check_min_delta)
+    validation_fraction: float | None = attrs.field(
+        default=None, converter=_optional_float, validator=attrs.validators.optional(number(gt=0, lt=1))
+    )
+    metrics: tuple[str, ...] = attrs.field(default=(), converter=metric_names)
+    patience: int | None = attrs.field(default=None, validator=_check_count)
+    min_delta: float = attrs.field(default=0.0, converter=real, validator=number(ge=0))
     best_params: FrozenTree[FloatT] | None = None
     best_epoch: int | None = None
     best_cost: float | None = None
@@ -171,6 +132,11 @@ class TrainState(Generic[FloatT]):
     stop_reason: str | None = attrs.field(default=None, validator=attrs.validators.in_(STOP_REASONS))
     last_params: FrozenTree[FloatT] | None = None
     in_shape: tuple[int, ...] | None = attrs.field(default=None, converter=_to_shape)
+    sampling: str = attrs.field(default="permutation", validator=attrs.validators.in_(SAMPLINGS))
+    tol: float | None = attrs.field(
+        default=None, converter=_optional_float, validator=attrs.validators.optional(number(gt=0))
+    )
+    augment: Augmentation | None = None
 
     @classmethod
     def create(
@@ -187,11 +153,17 @@ class TrainState(Generic[FloatT]):
         metrics: Sequence[str] = (),
         patience: int | None = None,
         min_delta: float = 0.0,
+        sampling: str = "permutation",
+        tol: float | None = None,
+        augment: Augmentation | None = None,
     ) -> TrainState[FloatT]:
         """A state at epoch 0 with a freshly initialised optimizer state."""
+        if sampling == "with_replacement" and not shuffle:
+            raise ValueError("train: sampling='with_replacement' draws at random; it cannot be used with shuffle=False")
         return cls(
             model, loss, optimizer, key, params, optimizer.init(params), batch_size, shuffle,
             validation_fraction=validation_fraction, metrics=tuple(metrics), patience=patience, min_delta=min_delta,
+            sampling=sampling, tol=tol, augment=augment,
         )
 
     @property
@@ -219,71 +191,10 @@ class TrainState(Generic[FloatT]):
         return attrs.evolve(self, params=self.best_params, last_params=self.params)
 
 
-def _prepare_data(
-    state: TrainState[FloatT], x: object, y: object, where: str = "train"
-) -> tuple[Array[FloatT], Array[FloatT]]:
-    """Cast inputs and targets once, and check them against the model and the loss."""
-    xs = np.asarray(x, dtype=state.dtype)
-    ys = np.asarray(y)
-    if xs.ndim < 1 or ys.ndim < 1:
-        raise ShapeError(f"{where}: x and y need a leading sample axis, got x {xs.shape} and y {ys.shape}")
-    if xs.shape[0] != ys.shape[0]:
-        raise ShapeError(f"{where}: x and y must hold the same number of samples, got {xs.shape[0]} and {ys.shape[0]}")
-    if xs.shape[0] == 0:
-        raise ShapeError(f"{where}: got no samples (x has 0 rows)")
-    y_shape: Shape = output_shape(state.model, xs.shape[1:])
-    template = np.broadcast_to(np.zeros((), dtype=state.dtype), (ys.shape[0], *y_shape))
-    if not np.issubdtype(ys.dtype, np.number) and ys.dtype != np.bool_:
-        raise ShapeError(f"{where}: targets must be numeric, got dtype {ys.dtype}")
-    return xs, state.loss.check_targets(template, ys)
-
-
-def split_validation(key: Key, n: int, fraction: float) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """``(train_indices, validation_indices)``, each sorted, for ``n`` samples.
-
-    ``round(fraction * n)`` samples (at least one, and one fewer than ``n`` at
-    most) are held out, chosen by ``fold_in(key, "validation")``: the same key
-    always holds out the same samples.
-
-    >>> import funcnn as fn
-    >>> tr, va = split_validation(fn.key(0), 10, 0.3)
-    >>> len(tr), len(va), sorted([*tr, *va]) == list(range(10))
-    (7, 3, True)
-    """
-    if n < 2:
-        raise ShapeError(f"validation_fraction: need at least 2 samples to hold some out, got {n}")
-    n_val = min(max(round(fraction * n), 1), n - 1)
-    order = generator(fold_in(key, "validation")).permutation(n)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-def _batches(state: TrainState[FloatT], n: int, epoch: int) -> list[NDArray[np.intp]] | None:
-    """Index arrays of the batches of ``epoch``; None means "all samples, in order"."""
-    size = n if state.batch_size is None else min(state.batch_size, n)
-    if size == n:  # full batch: the order changes nothing but rounding, so skip the copy
-        return None
-    order = (
-        generator(fold_in(fold_in(state.key, "shuffle"), epoch)).permutation(n)
-        if state.shuffle
-        else np.arange(n)
-    )
-    return [order[i : i + size] for i in range(0, n, size)]
-
-
-def _check_resume(state: TrainState[FloatT], has_validation: bool) -> None:
-    """A run continued from a state must keep its validation data (the history's series must line up)."""
-    if state.epoch == 0:
-        return
-    had = len(state.history.val_cost) > 0
-    if had != has_validation:
-        raise ValueError(
-            f"train: the state has {'validation costs' if had else 'no validation costs'} for its first "
-            f"{state.epoch} epochs, but this call {'has' if has_validation else 'has no'} validation data; "
-            "continue a run with the same validation setting"
-        )
-
-
 OnNonFinite = Literal["raise", "stop"]
+# Where train-time metrics on the training data come from: the epoch's own
+# forward passes ("passes", free), or one more pass at the epoch's end ("end").
+TrainMetrics = Literal["passes", "end"]
 
 
 def train_epochs(
@@ -294,6 +205,8 @@ def train_epochs(
     epochs: int,
     validation: tuple[object, object] | None = None,
     on_nonfinite: OnNonFinite = "raise",
+    train_metrics: TrainMetrics = "passes",
+    eval_batch_size: int | None = None,
 ) -> Iterator[TrainState[FloatT]]:
     """Yield the state after each epoch until ``state.epoch == epochs`` (a total, not a count).
 
@@ -311,39 +224,98 @@ def train_epochs(
         on_nonfinite: ``"raise"`` a :class:`NonFiniteLossError`, or ``"stop"``:
             yield the last finite state (the previous epoch's) with
             ``stop_reason="non_finite"`` and end.
+        train_metrics: ``"passes"`` (the default) scores ``state.metrics`` on
+            the training data from the epoch's own forward passes (training
+            mode, params moving during the epoch: a running figure, like the
+            cost, at no extra cost); ``"end"`` runs one more inference pass over
+            the training data with the epoch's final params.
+        eval_batch_size: rows per inference pass for the validation data (and
+            ``train_metrics="end"``); None chooses by a memory budget (see
+            :func:`~funcnn.network.predict`), so memory does not grow with ``n``.
 
     Raises:
         NonFiniteLossError: the cost became NaN or infinite (names epoch and step).
     """
+    for state_now, _ in _run(
+        state, x, y, epochs=epochs, validation=validation, on_nonfinite=on_nonfinite,
+        train_metrics=train_metrics, eval_batch_size=eval_batch_size,
+    ):
+        yield state_now
+
+
+def train_steps(
+    state: TrainState[FloatT],
+    x: object,
+    y: object,
+    *,
+    epochs: int,
+    validation: tuple[object, object] | None = None,
+    on_nonfinite: OnNonFinite = "raise",
+    train_metrics: TrainMetrics = "passes",
+    eval_batch_size: int | None = None,
+) -> Iterator[tuple[TrainState[FloatT], float]]:
+    """Yield ``(state, cost)`` after every optimizer step; the arguments are those of :func:`train_epochs`.
+
+    ``cost`` is the step's batch cost (before its update). The state after the
+    last step of an epoch is the very state :func:`train_epochs` yields for that
+    epoch (history, early stopping, convergence); within an epoch only
+    ``params``, ``opt_state`` and ``step`` move on, so resume a run from an
+    epoch-end state. For small models: each yielded state is a new value.
+
+    >>> import numpy as np, funcnn as fn
+    >>> model = fn.Sequential(fn.Dense(1))
+    >>> start = TrainState.create(model, fn.init(model, fn.key(0), in_shape=(1,)), loss=fn.MSE(),
+    ...                           optimizer=fn.sgd(0.1), key=fn.key(1), batch_size=1)
+    >>> [s.step for s, _ in train_steps(start, np.ones((3, 1)), np.ones((3, 1)), epochs=2)]
+    [1, 2, 3, 4, 5, 6]
+    """
+    yield from _run(
+        state, x, y, epochs=epochs, validation=validation, on_nonfinite=on_nonfinite, per_step=True,
+        train_metrics=train_metrics, eval_batch_size=eval_batch_size,
+    )
+
+
+def _run(
+    state: TrainState[FloatT],
+    x: object,
+    y: object,
+    *,
+    epochs: int,
+    validation: tuple[object, object] | None,
+    on_nonfinite: OnNonFinite,
+    per_step: bool = False,
+    train_metrics: TrainMetrics = "passes",
+    eval_batch_size: int | None = None,
+) -> Iterator[tuple[TrainState[FloatT], float]]:
+    """The loop of :func:`train_epochs` (epoch-end states) and :func:`train_steps` (``per_step``: every step)."""
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"train: epochs must be an int >= 1, got epochs={epochs!r}")
     if on_nonfinite not in ("raise", "stop"):
         raise ValueError(f"train: on_nonfinite must be 'raise' or 'stop', got on_nonfinite={on_nonfinite!r}")
+    if train_metrics not in ("passes", "end"):
+        raise ValueError(f"train: train_metrics must be 'passes' or 'end', got train_metrics={train_metrics!r}")
+    if eval_batch_size is not None and (
+        isinstance(eval_batch_size, bool) or not isinstance(eval_batch_size, int) or eval_batch_size < 1
+    ):
+        raise ValueError(f"train: eval_batch_size must be None or an int >= 1, got eval_batch_size={eval_batch_size!r}")
     if state.stopped:
         return
-    xs, ts = _prepare_data(state, x, y)
+    xs, ts, xv, tv = run_data(
+        state.model, state.loss, state.dtype, state.key, x, y,
+        validation=validation, fraction=state.validation_fraction, in_shape=state.in_shape,
+        resumed=(state.epoch, len(state.history.val_cost) > 0),
+    )
     if state.in_shape is None:
         state = attrs.evolve(state, in_shape=xs.shape[1:])
-    elif state.in_shape != xs.shape[1:]:
-        raise ShapeError(
-            f"train: the run was trained on inputs of shape (n, {', '.join(map(str, state.in_shape))}), "
-            f"got {xs.shape}; continue a run with data of the same shape"
-        )
-    xv: Array[FloatT] | None = None
-    tv: Array[FloatT] | None = None
-    if state.validation_fraction is not None:
-        if validation is not None:
-            raise ValueError("train: give validation=(x, y) or validation_fraction, not both")
-        train_idx, val_idx = split_validation(state.key, xs.shape[0], state.validation_fraction)
-        xs, ts, xv, tv = xs[train_idx], ts[train_idx], xs[val_idx], ts[val_idx]
-    elif validation is not None:
-        xv, tv = _prepare_data(state, validation[0], validation[1], "validation")
-    _check_resume(state, xv is not None)
     n = xs.shape[0]
     model, loss, optimizer = state.model, state.loss, state.optimizer
     from_logits = bool(getattr(loss, "from_logits", False))
     dropout_key = fold_in(state.key, "dropout")
     needs_key = bool(getattr(model, "uses_key", True))
+    augment, augment_key = state.augment, fold_in(state.key, "augment")
+    # Layers an optimizer keeps frozen (fn.partition with fn.frozen()) get no
+    # gradients, and the backward pass stops below the lowest layer that learns.
+    frozen = frozen_layers(optimizer, state.live_params) if isinstance(model, Sequential) else frozenset()
     params, opt_state, step = state.live_params, state.opt_state, state.step
 
     def non_finite(what: str, value: float, epoch: int, at: str) -> NonFiniteLossError:
@@ -352,42 +324,76 @@ def train_epochs(
             "try a smaller learning rate or clip gradients"
         )
 
+    running = bool(state.metrics) and train_metrics == "passes"
     for epoch in range(state.epoch, epochs):
         total = 0.0
-        batches = _batches(state, n, epoch)
-        for idx in batches if batches is not None else [None]:
-            # One gather per step; np.take is the faster gather of whole rows (same values as xs[idx]).
-            xb, tb = (xs, ts) if idx is None else (np.take(xs, idx, axis=0), np.take(ts, idx, axis=0))
-            step_key = fold_in(dropout_key, step) if needs_key else None
-            yb, cache = model.forward(params, xb, key=step_key, train=True)
-            cost, dy = loss.value_and_grad(yb, tb)
-            if not math.isfinite(cost):
-                if on_nonfinite == "raise":
-                    raise non_finite("cost", cost, epoch, f"step {step}")
-                yield attrs.evolve(state, stop_reason="non_finite")
-                return
-            grads, _ = model.backward(params, cache, dy, need_dx=False)
-            params, opt_state = apply_step(optimizer, grads, opt_state, params)  # update + apply, fused
-            total += cost * xb.shape[0]
-            step += 1
-        train_cost = total / n
-        scores: dict[str, float] = {}
-        val_cost: float | None = None
-        yv: Array[FloatT] | None = None
-        if xv is not None and tv is not None:
-            yv, _ = model.forward(params, xv, train=False)
-            val_cost, _ = loss.value_and_grad(yv, tv)
-            if not math.isfinite(val_cost):
-                if on_nonfinite == "raise":
-                    raise non_finite("validation cost", val_cost, epoch, f"after step {step - 1}")
-                yield attrs.evolve(state, stop_reason="non_finite")
-                return
-        if state.metrics:
-            y_train, _ = model.forward(params, xs, train=False)
-            for name in state.metrics:
-                scores[name] = metric(name, y_train, ts, from_logits=from_logits)
-                if yv is not None:
-                    scores["val_" + name] = metric(name, yv, tv, from_logits=from_logits)
+        batches = epoch_batches(state.key, n, state.batch_size, epoch, shuffle=state.shuffle, sampling=state.sampling)
+        n_batches = 1 if batches is None else len(batches)
+        seen: list[tuple[Array[FloatT], Array[FloatT]]] = []  # (outputs, targets) of the passes, for metrics
+        # BLAS threads by funcnn's policy (funcnn.threads), never held across a
+        # yield: once per epoch, or once per step when every step is yielded.
+        epoch_threads = contextlib.nullcontext() if per_step else compute_threads()
+        bad_cost: float | None = None
+        with epoch_threads:
+            for i, idx in enumerate(batches if batches is not None else [None]):
+                with compute_threads() if per_step else contextlib.nullcontext():
+                    # One gather per step; np.take is the faster gather of whole rows (same values as xs[idx]).
+                    xb, tb = (xs, ts) if idx is None else (np.take(xs, idx, axis=0), np.take(ts, idx, axis=0))
+                    if augment is not None:  # training batches only; the labels are untouched
+                        xb = augment(fold_in(augment_key, step), xb)
+                    step_key = fold_in(dropout_key, step) if needs_key else None
+                    yb, cache = model.forward(params, xb, key=step_key, train=True)
+                    cost, dy = loss.value_and_grad(yb, tb)
+                    if not math.isfinite(cost):
+                        if on_nonfinite == "raise":
+                            raise non_finite("cost", cost, epoch, f"step {step}")
+                        bad_cost = cost
+                    else:
+                        grads, _ = (
+                            model.backward(params, cache, dy, need_dx=False, frozen=frozen)
+                            if frozen and isinstance(model, Sequential)
+                            else model.backward(params, cache, dy, need_dx=False)
+                        )
+                        del cache
+                        params, opt_state = apply_step(optimizer, grads, opt_state, params)  # update + apply, fused
+                        total += cost * xb.shape[0]
+                        step += 1
+                        if running:
+                            seen.append((yb, tb))
+                if bad_cost is not None:
+                    break
+                if per_step and i + 1 < n_batches:
+                    yield attrs.evolve(state, params=params, opt_state=opt_state, step=step, last_params=None), cost
+            train_cost = total / n
+            scores: dict[str, float] = {}
+            val_cost: float | None = None
+            yv: Array[FloatT] | None = None
+            converged = False
+            if bad_cost is None and xv is not None and tv is not None:
+                yv = predict(model, params, xv, batch_size=eval_batch_size)
+                val_cost, _ = loss.value_and_grad(yv, tv)
+            finite = bad_cost is None and (val_cost is None or math.isfinite(val_cost))
+            if state.metrics and finite:
+                if running:
+                    y_seen = seen[0][0] if len(seen) == 1 else np.concatenate([a for a, _ in seen])
+                    t_seen = seen[0][1] if len(seen) == 1 else np.concatenate([b for _, b in seen])
+                else:
+                    y_seen, t_seen = predict(model, params, xs, batch_size=eval_batch_size), ts
+                seen = []
+                for name in state.metrics:
+                    scores[name] = metric(name, y_seen, t_seen, from_logits=from_logits)
+                    if yv is not None:
+                        scores["val_" + name] = metric(name, yv, tv, from_logits=from_logits)
+            if finite and state.tol is not None:  # one more pass over all the data, in bounded batches
+                converged = global_norm(full_gradient(model, loss, params, xs, ts)) < state.tol
+        if bad_cost is not None:
+            yield attrs.evolve(state, stop_reason="non_finite"), bad_cost
+            return
+        if val_cost is not None and not math.isfinite(val_cost):
+            if on_nonfinite == "raise":
+                raise non_finite("validation cost", val_cost, epoch, f"after step {step - 1}")
+            yield attrs.evolve(state, stop_reason="non_finite"), val_cost
+            return
         monitored = val_cost if val_cost is not None else train_cost
         improved = state.best_cost is None or monitored < state.best_cost - state.min_delta
         best_params = params if improved else state.best_params
@@ -406,11 +412,11 @@ def train_epochs(
             best_epoch=best_epoch,
             best_cost=best,
             wait=wait,
-            stop_reason="early_stopping" if stop else None,
+            stop_reason="converged" if converged else "early_stopping" if stop else None,
             last_params=None,
         )
-        yield state
-        if stop:
+        yield state, cost
+        if stop or converged:
             return
 
 
@@ -424,6 +430,8 @@ def fit(
     on_nonfinite: OnNonFinite = "raise",
     observer: Callable[[TrainState[FloatT]], None] | None = None,
     restore_best: bool = True,
+    train_metrics: TrainMetrics = "passes",
+    eval_batch_size: int | None = None,
 ) -> TrainState[FloatT]:
     """Run ``state`` on to ``epochs`` epochs in total (or until it stops) and return the final state.
 
@@ -433,10 +441,14 @@ def fit(
     With early stopping (``state.patience`` set) and ``restore_best``, the
     returned state's ``params`` are the best epoch's (see
     :meth:`TrainState.restore_best`), however the run ended. A state that is
-    already finished is returned as it is.
+    already finished is returned as it is. ``train_metrics`` and
+    ``eval_batch_size`` are those of :func:`train_epochs`.
     """
     final = state
-    for final in train_epochs(state, x, y, epochs=epochs, validation=validation, on_nonfinite=on_nonfinite):
+    for final in train_epochs(
+        state, x, y, epochs=epochs, validation=validation, on_nonfinite=on_nonfinite,
+        train_metrics=train_metrics, eval_batch_size=eval_batch_size,
+    ):
         if observer is not None:
             observer(final)
     if restore_best and final.patience is not None:
@@ -465,24 +477,39 @@ def train(
     restore_best: bool = True,
     on_nonfinite: OnNonFinite = "raise",
     observer: Callable[[TrainState[FloatT]], None] | None = None,
+    sampling: str = "permutation",
+    tol: float | None = None,
+    augment: Augmentation | None = None,
+    train_metrics: TrainMetrics = "passes",
+    eval_batch_size: int | None = None,
 ) -> TrainState[FloatT]:
     """Train ``model`` from ``params`` for ``epochs`` epochs; return the final state.
 
     Give either ``lr`` (a float or schedule: plain SGD) or an ``optimizer``
     (e.g. ``adam(1e-3)`` or ``chain(l2(1e-4), sgd(0.1, momentum=0.9))``).
     ``batch_size=None`` is full-batch gradient descent, ``1`` stochastic,
-    anything else mini-batch; samples are reshuffled every epoch from ``key``.
+    anything else mini-batch; samples are reshuffled every epoch from ``key``,
+    or drawn with replacement with ``sampling="with_replacement"``. ``tol``
+    stops the run (``stop_reason="converged"``) at the end of the first epoch
+    whose full-data gradient of the loss (penalties excluded) has a global norm
+    below ``tol``.
 
     Validation data comes from ``validation=(x_val, y_val)`` or
     ``validation_fraction`` (held out of ``x, y`` reproducibly from ``key``).
     ``metrics`` (names such as ``"accuracy"``, ``"f1"``, ``"rmse"``) are
-    recorded per epoch in ``history.metrics`` on the training data, and with
-    a ``val_`` prefix on the validation data. ``patience`` turns on early
+    recorded per epoch in ``history.metrics`` on the training data (by
+    default from the epoch's own forward passes, a running figure like the
+    cost; ``train_metrics="end"`` scores the epoch's final params in one more
+    pass), and with a ``val_`` prefix on the validation data, evaluated in
+    batches of ``eval_batch_size`` rows (None: chosen by a memory budget). ``patience`` turns on early
     stopping (on the validation cost, or the training cost without
     validation data); the returned ``params`` are then the best epoch's
     (``best_epoch``) unless ``restore_best=False``. A non-finite cost raises
     :class:`~funcnn.errors.NonFiniteLossError`, or with ``on_nonfinite="stop"``
     returns the last finite state with ``stop_reason="non_finite"``.
+
+    ``augment`` (e.g. ``Compose([RandomFlip(), RandomRotation(20.0)])`` from
+    :mod:`funcnn.augment`) transforms each training batch with the step's key.
 
     ``observer(state)`` is called after each epoch with the new state, e.g.
     to print progress; ``train`` itself never prints.
@@ -501,10 +528,11 @@ def train(
     start = TrainState.create(
         model, params, loss=loss, optimizer=opt, key=key, batch_size=batch_size, shuffle=shuffle,
         validation_fraction=validation_fraction, metrics=metrics, patience=patience, min_delta=min_delta,
+        sampling=sampling, tol=tol, augment=augment,
     )
     return fit(
         start, x, y, epochs=epochs, validation=validation, on_nonfinite=on_nonfinite, observer=observer,
-        restore_best=restore_best,
+        restore_best=restore_best, train_metrics=train_metrics, eval_batch_size=eval_batch_size,
     )
 
 

@@ -30,6 +30,16 @@ error over ``n`` samples, ``l2(alpha)`` minimises ``||Xw - y||²/n + alpha/2 ||w
 whose solution is ``(XᵀX + (n alpha / 2) I)⁻¹ Xᵀy``. Penalties must come
 before the optimizer in a chain (after it they would push the wrong way);
 ``clip_by_global_norm`` may stand on either side.
+
+``l1(alpha, proximal=True)`` is lasso by proximal gradient descent (ISTA)
+instead: it leaves the gradients alone, and after the optimizer's step
+``z = w + update`` it soft-thresholds each weight, ``w <- sign(z) max(|z| -
+lr alpha, 0)`` with the optimizer's learning rate ``lr`` at that step. Weights
+whose gradient cannot beat ``alpha`` land on exactly 0 (the subgradient form
+only hovers around 0). With plain ``sgd`` this minimises ``loss + alpha
+Σ|w|``; scikit-learn's ``Lasso(alpha=a)`` minimises ``||Xw - y||² / (2n) + a
+Σ|w|``, which is ``MSE(half=True)`` (one output) plus ``l1(a, proximal=True)``,
+or ``MSE()`` plus ``l1(2 a, proximal=True)``.
 """
 
 from __future__ import annotations
@@ -43,9 +53,9 @@ import numpy as np
 
 from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT
-from funcnn.optim import Optimizer, OptState, map_mirrored
-from funcnn.schedules import number, real
-from funcnn.tree import FrozenTree, tree_flatten, tree_leaves, tree_map
+from funcnn.optim import GradientTransform, Optimizer, OptState, Penalty, Role, role_of
+from funcnn.schedules import learning_rate, number, real
+from funcnn.tree import FrozenTree, map_mirrored, tree_flatten, tree_leaves, tree_map
 
 __all__ = [
     "L1",
@@ -74,13 +84,12 @@ def _penalised(params: FrozenTree[FloatT], include_bias: bool) -> list[Array[Flo
 
 
 @attrs.frozen(repr=False)
-class L2:
+class L2(Penalty):
     """Ridge: adds ``alpha * w`` to the gradient of each weight (``alpha/2 Σ w²`` to the cost)."""
 
     __repr__ = short_repr
 
     kind: ClassVar[str] = "l2"
-    role: ClassVar[str] = "penalty"
     alpha: float = attrs.field(converter=real, validator=number(ge=0))
     include_bias: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
@@ -108,19 +117,21 @@ class L2:
 
 
 @attrs.frozen(repr=False)
-class L1:
+class L1(Penalty):
     """Lasso: adds ``alpha * sign(w)`` to the gradient of each weight (``alpha Σ |w|`` to the cost).
 
     This is the subgradient; with a decaying learning rate, irrelevant weights
-    settle within about ``lr * alpha`` of zero.
+    settle within about ``lr * alpha`` of zero. ``proximal=True`` instead
+    soft-thresholds the weights after the optimizer's step (see the module
+    docstring): exact zeros, the lasso solution at convergence.
     """
 
     __repr__ = short_repr
 
     kind: ClassVar[str] = "l1"
-    role: ClassVar[str] = "penalty"
     alpha: float = attrs.field(converter=real, validator=number(ge=0))
     include_bias: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    proximal: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
         return _stateless_init(params)
@@ -128,6 +139,8 @@ class L1:
     def update(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
     ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        if self.proximal:  # the penalty acts after the step, in prox()
+            return grads, OptState(state.count + 1, state.buffers)
         alpha, skip = self.alpha, frozenset() if self.include_bias else BIAS_NAMES
 
         def leaf(name: str, p: Array[FloatT], g: Array[FloatT]) -> tuple[Array[FloatT]]:
@@ -141,13 +154,40 @@ class L1:
         (new,) = map_mirrored(leaf, 1, params, grads, leaf_names=True)
         return new, OptState(state.count + 1, state.buffers)
 
+    def prox(self, updates: FrozenTree[FloatT], params: FrozenTree[FloatT], lr: float) -> FrozenTree[FloatT]:
+        """Updates that land each weight on ``sign(z) max(|z| - lr alpha, 0)`` with ``z = w + update``.
+
+        A weight that lands on 0 gets the update ``-w``, so ``w + update`` is exactly 0.
+
+        >>> import numpy as np, funcnn as fn
+        >>> w = fn.freeze({"w": np.array([1.0, 0.05, -0.5])})
+        >>> u = L1(0.1, proximal=True).prox(fn.freeze({"w": np.zeros(3)}), w, lr=1.0)
+        >>> (w["w"] + u["w"]).tolist()
+        [0.9, 0.0, -0.4]
+        """
+        threshold, skip = lr * self.alpha, frozenset() if self.include_bias else BIAS_NAMES
+
+        def leaf(name: str, p: Array[FloatT], u: Array[FloatT]) -> tuple[Array[FloatT]]:
+            if name in skip:
+                return (u,)
+            z = p + u
+            shrunk = np.abs(z)
+            shrunk -= threshold
+            np.maximum(shrunk, 0, out=shrunk)
+            shrunk *= np.sign(z)
+            shrunk -= p
+            return (shrunk,)
+
+        (new,) = map_mirrored(leaf, 1, params, updates, leaf_names=True)
+        return new
+
     def penalty(self, params: FrozenTree[FloatT]) -> float:
         """The cost term ``alpha * Σ |w|`` over the penalised leaves."""
         return self.alpha * sum(float(np.sum(np.abs(a))) for a in _penalised(params, self.include_bias))
 
 
 @attrs.frozen(repr=False)
-class ElasticNet:
+class ElasticNet(Penalty):
     """Elastic net: ``r`` of lasso and ``1 - r`` of ridge, both with strength ``alpha``.
 
     Cost term ``r alpha Σ|w| + (1 - r) alpha/2 Σ w²``; gradient term
@@ -157,7 +197,6 @@ class ElasticNet:
     __repr__ = short_repr
 
     kind: ClassVar[str] = "elastic_net"
-    role: ClassVar[str] = "penalty"
     alpha: float = attrs.field(converter=real, validator=number(ge=0))
     r: float = attrs.field(default=0.5, converter=real, validator=number(ge=0, le=1))
     include_bias: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
@@ -202,7 +241,7 @@ def global_norm(tree: FrozenTree[FloatT]) -> float:
 
 
 @attrs.frozen(repr=False)
-class ClipByGlobalNorm:
+class ClipByGlobalNorm(GradientTransform):
     """Rescale all gradients together so their global norm is at most ``max_norm``.
 
     ``g <- g * min(1, max_norm / ||g||)`` with ``||g||`` over every leaf (biases
@@ -212,7 +251,6 @@ class ClipByGlobalNorm:
     __repr__ = short_repr
 
     kind: ClassVar[str] = "clip_by_global_norm"
-    role: ClassVar[str] = "transform"
     max_norm: float = attrs.field(converter=real, validator=number(gt=0))
 
     def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
@@ -228,12 +266,16 @@ class ClipByGlobalNorm:
         return grads, OptState(state.count + 1, state.buffers)
 
 
+def _lr_at(chain: Chain, step: int) -> float:
+    """The learning rate of a chain's optimizer at ``step`` (the scale of a proximal step)."""
+    for member in chain.transforms:
+        if role_of(member) == "optimizer":
+            return learning_rate(getattr(member, "lr"), step)  # noqa: B009  # _check_members checked it exists
+    raise AssertionError("a chain has exactly one optimizer")
+
+
 def _as_members(value: Iterable[Optimizer]) -> tuple[Optimizer, ...]:
     return tuple(value)
-
-
-def _role(member: object) -> str:
-    return str(getattr(member, "role", "optimizer"))
 
 
 def _check_members(
@@ -242,7 +284,7 @@ def _check_members(
     for i, member in enumerate(value):
         if not (callable(getattr(member, "init", None)) and callable(getattr(member, "update", None))):
             raise TypeError(f"chain: member {i} is not an optimizer or gradient transform, got {member!r}")
-    roles = [_role(m) for m in value]
+    roles = [role_of(m) for m in value]
     n_opt = roles.count("optimizer")
     if n_opt != 1:
         raise ValueError(
@@ -250,6 +292,13 @@ def _check_members(
             "e.g. chain(l2(1e-4), sgd(0.1))"
         )
     first_opt = roles.index("optimizer")
+    proximal = [m for m in value if isinstance(m, L1) and m.proximal]
+    lr = getattr(value[first_opt], "lr", None)
+    if proximal and not (isinstance(lr, int | float) or callable(lr)):
+        raise ValueError(
+            f"chain: {proximal[0]!r} soft-thresholds by the optimizer's learning rate, but {value[first_opt]!r} "
+            "has no lr; use sgd(lr)"
+        )
     late = [value[i] for i in range(first_opt + 1, len(value)) if roles[i] == "penalty"]
     if late:
         raise ValueError(
@@ -271,7 +320,7 @@ class Chain:
     __repr__ = short_repr
 
     kind: ClassVar[str] = "chain"
-    role: ClassVar[str] = "optimizer"
+    role: ClassVar[Role] = "optimizer"
     transforms: tuple[Optimizer, ...] = attrs.field(converter=_as_members, validator=_check_members)
 
     def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
@@ -291,6 +340,9 @@ class Chain:
             grads, sub = member.update(grads, OptState(state.count, state.buffers.subtree(name)), params)
             if len(sub.buffers):
                 buffers[name] = sub.buffers
+        for member in self.transforms:
+            if isinstance(member, L1) and member.proximal:  # soft-threshold where the step landed
+                grads = member.prox(grads, params, _lr_at(self, state.count))
         return grads, OptState(state.count + 1, FrozenTree(buffers))
 
 
@@ -302,9 +354,20 @@ def l2(alpha: float, *, include_bias: bool = False) -> L2:
     return L2(alpha, include_bias)
 
 
-def l1(alpha: float, *, include_bias: bool = False) -> L1:
-    """Lasso regularisation of strength ``alpha``: ``+ alpha Σ |w|``."""
-    return L1(alpha, include_bias)
+def l1(alpha: float, *, include_bias: bool = False, proximal: bool = False) -> L1:
+    """Lasso regularisation of strength ``alpha``: ``+ alpha Σ |w|``.
+
+    ``proximal=True`` soft-thresholds after the optimizer's step (exact zeros)
+    instead of adding the subgradient ``alpha sign(w)``.
+
+    >>> import numpy as np, funcnn as fn
+    >>> opt = chain(l1(0.5, proximal=True), fn.sgd(0.1))
+    >>> w = fn.freeze({"w": np.array([1.0, 0.02])})
+    >>> new, _ = fn.apply_step(opt, fn.freeze({"w": np.zeros(2)}), opt.init(w), w)
+    >>> new["w"].tolist()
+    [0.95, 0.0]
+    """
+    return L1(alpha, include_bias, proximal)
 
 
 def elastic_net(alpha: float, r: float = 0.5, *, include_bias: bool = False) -> ElasticNet:

@@ -20,9 +20,10 @@ never by container type or insertion order. Trees have no value ``==``: use
 
 from __future__ import annotations
 
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from typing import Any, Generic, TypeAlias, Union, cast
 
+import attrs
 import numpy as np
 from numpy.typing import NDArray
 
@@ -31,10 +32,15 @@ from funcnn.errors import TreeStructureError
 
 __all__ = [
     "FrozenTree",
+    "LeafSpec",
+    "TreeDiff",
     "assert_same_structure",
     "freeze",
+    "leaf_specs",
+    "map_mirrored",
     "thaw",
     "tree_allclose",
+    "tree_diff",
     "tree_dtype",
     "tree_equal",
     "tree_flatten",
@@ -201,10 +207,15 @@ def tree_flatten(tree: FrozenTree[FloatT], prefix: str = "") -> dict[str, NDArra
     return out
 
 
-def tree_unflatten(flat: Mapping[str, NDArray[FloatT]]) -> FrozenTree[FloatT]:
-    """The inverse of :func:`tree_flatten` (arrays are frozen like :func:`freeze`)."""
+def tree_unflatten(flat: Mapping[str, NDArray[FloatT]], *, empty: Iterable[str] = ()) -> FrozenTree[FloatT]:
+    """The inverse of :func:`tree_flatten` (arrays are frozen like :func:`freeze`).
+
+    ``empty`` lists paths of empty subtrees to keep (a flat mapping cannot hold them).
+    This is the one nested-insert routine of funcnn (checkpoints decode trees with it).
+    """
     nested: dict[str, object] = {}
-    for path, array in flat.items():
+    items: list[tuple[str, object]] = [*flat.items(), *((path, {}) for path in empty)]
+    for path, value in items:
         keys = path.split("/")
         node = nested
         for k in keys[:-1]:
@@ -214,7 +225,7 @@ def tree_unflatten(flat: Mapping[str, NDArray[FloatT]]) -> FrozenTree[FloatT]:
             node = child
         if keys[-1] in node:
             raise TreeStructureError(f"path {path!r} is both a leaf and a subtree")
-        node[keys[-1]] = array
+        node[keys[-1]] = value
     return freeze(nested)
 
 
@@ -269,24 +280,64 @@ def _replace(tree: FrozenTree[FloatT], keys: list[str], value: NDArray[FloatT]) 
     return FrozenTree(data)
 
 
+LeafSpec: TypeAlias = tuple[tuple[int, ...], np.dtype[Any]]
+
+
+def leaf_specs(tree: FrozenTree[FloatT]) -> dict[str, LeafSpec]:
+    """``{path: (shape, dtype)}`` of every leaf: a tree's structure without its values."""
+    return {path: (a.shape, a.dtype) for path, a in tree_flatten(tree).items()}
+
+
+@attrs.frozen
+class TreeDiff:
+    """How ``other`` differs from ``ref`` (see :func:`tree_diff`); empty when they match."""
+
+    missing: tuple[str, ...]  # paths of ref that other lacks
+    extra: tuple[str, ...]  # paths of other that ref lacks
+    shape: tuple[str, ...]  # common paths whose shapes differ
+    dtype: tuple[str, ...]  # common paths with the same shape but another dtype
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.extra or self.shape or self.dtype)
+
+    def mismatches(self, ref: Mapping[str, LeafSpec], other: Mapping[str, LeafSpec], prefix: str = "") -> list[str]:
+        """``"<prefix/path>: expected shape (2, 3), got (2, 4)"`` (or dtype) for each common path that differs."""
+        lines = []
+        for path in sorted((*self.shape, *self.dtype)):
+            i, what = (0, "shape") if path in self.shape else (1, "dtype")
+            where = f"{prefix}/{path}" if prefix else path
+            lines.append(f"{where}: expected {what} {ref[path][i]}, got {other[path][i]}")
+        return lines
+
+
+def tree_diff(ref: Mapping[str, LeafSpec], other: Mapping[str, LeafSpec], *, check_dtype: bool = True) -> TreeDiff:
+    """Compare two structures ``{path: (shape, dtype)}`` (from :func:`leaf_specs` or a template).
+
+    The one structure comparison of funcnn: by sorted paths, shapes and dtypes,
+    never by container type or order. Templates need no arrays.
+
+    >>> import numpy as np
+    >>> a = {"w": ((2, 3), np.dtype("float32")), "b": ((3,), np.dtype("float32"))}
+    >>> tree_diff(a, {"w": ((2, 4), np.dtype("float32")), "c": ((1,), np.dtype("float32"))})
+    TreeDiff(missing=('b',), extra=('c',), shape=('w',), dtype=())
+    """
+    common = sorted(set(ref) & set(other))
+    shape = tuple(p for p in common if tuple(ref[p][0]) != tuple(other[p][0]))
+    dtype = tuple(p for p in common if check_dtype and p not in shape and ref[p][1] != other[p][1])
+    return TreeDiff(tuple(sorted(set(ref) - set(other))), tuple(sorted(set(other) - set(ref))), shape, dtype)
+
+
 def _structure_problems(
     ref: FrozenTree[FloatT], other: FrozenTree[FloatT], *, check_dtype: bool = True
 ) -> list[str]:
-    a, b = tree_flatten(ref), tree_flatten(other)
-    missing = sorted(set(a) - set(b))
-    extra = sorted(set(b) - set(a))
+    a, b = leaf_specs(ref), leaf_specs(other)
+    diff: TreeDiff = tree_diff(a, b, check_dtype=check_dtype)
     problems = []
-    if missing:
-        problems.append("missing paths: " + ", ".join(missing))
-    if extra:
-        problems.append("extra paths: " + ", ".join(extra))
-    for path in sorted(set(a) & set(b)):
-        x, y = a[path], b[path]
-        if x.shape != y.shape:
-            problems.append(f"{path}: expected shape {x.shape}, got {y.shape}")
-        elif check_dtype and x.dtype != y.dtype:
-            problems.append(f"{path}: expected dtype {x.dtype}, got {y.dtype}")
-    return problems
+    if diff.missing:
+        problems.append("missing paths: " + ", ".join(diff.missing))
+    if diff.extra:
+        problems.append("extra paths: " + ", ".join(diff.extra))
+    return problems + diff.mismatches(a, b)
 
 
 def assert_same_structure(
@@ -361,3 +412,86 @@ def tree_allclose(a: FrozenTree[FloatT], b: FrozenTree[FloatT], *, rtol: float =
     return fa.keys() == fb.keys() and all(
         fa[p].shape == fb[p].shape and np.allclose(fa[p], fb[p], rtol=rtol, atol=atol) for p in fa
     )
+
+
+# --- a structure-checked, multi-output map over mirrored trees (the optimizers' hot path) ---
+
+
+class _Mismatch(Exception):
+    """Internal: two trees that must mirror each other do not (reported by the caller)."""
+
+
+def _walk(
+    f: Callable[..., tuple[NDArray[FloatT], ...]],
+    n_out: int,
+    tree: FrozenTree[FloatT],
+    rest: Sequence[FrozenTree[FloatT]],
+    leaf_names: bool,
+    add_first: bool,
+) -> list[FrozenTree[FloatT]]:
+    # The hot path of every training step: kept lean (dict-backed items(),
+    # ndarray checks rather than the FrozenTree ABC's slower isinstance).
+    size = len(tree)
+    for other in rest:
+        if not isinstance(other, FrozenTree) or len(other) != size:
+            raise _Mismatch
+    outs: list[dict[str, FrozenTree[FloatT] | NDArray[FloatT]]] = [{} for _ in range(n_out)]
+    indexed = tuple(enumerate(outs))
+    for name, node in tree.items():
+        try:
+            others = [o[name] for o in rest]
+        except KeyError:
+            raise _Mismatch from None
+        if not isinstance(node, np.ndarray):  # a subtree; the others are checked at the next level
+            subs = _walk(f, n_out, node, others, leaf_names, add_first)  # type: ignore[arg-type]
+            for i, out in indexed:
+                out[name] = subs[i]
+            continue
+        shape, dtype = node.shape, node.dtype
+        for o in others:
+            if not isinstance(o, np.ndarray) or o.shape != shape or o.dtype != dtype:
+                raise _Mismatch
+        results = f(name, node, *others) if leaf_names else f(node, *others)
+        if len(results) != n_out:
+            raise ValueError(f"map_mirrored: f returned {len(results)} arrays, expected n_out={n_out}")
+        if add_first:
+            first = results[0]
+            first += node  # ``update + param`` on the fresh update array: the same bits as ``param + update``
+        for i, out in indexed:
+            result = results[i]
+            result.flags.writeable = False  # fresh arrays (or inputs that are read-only already)
+            out[name] = result
+    return [FrozenTree(out) for out in outs]
+
+
+def map_mirrored(
+    f: Callable[..., tuple[NDArray[FloatT], ...]],
+    n_out: int,
+    tree: FrozenTree[FloatT],
+    *rest: FrozenTree[FloatT],
+    names: tuple[str, ...] = ("params", "grads"),
+    leaf_names: bool = False,
+    add_first: bool = False,
+) -> tuple[FrozenTree[FloatT], ...]:
+    """Apply ``f`` leaf by leaf to trees that mirror ``tree``; ``f`` returns ``n_out`` new arrays.
+
+    ``f(leaf, *others)`` gets one array per tree (``f(name, leaf, *others)``
+    with ``leaf_names=True``, ``name`` being the leaf's key, e.g. ``"b"``).
+    With ``add_first=True`` the leaf of ``tree`` is added in place to the
+    first array ``f`` returns (which must then be new): an optimizer's fused
+    ``update`` + :func:`apply_updates` in one pass (see :func:`apply_step`).
+
+    The structure is checked during the walk (same keys, shapes and dtypes),
+    which costs next to nothing; a mismatch raises :class:`TreeStructureError`
+    listing every missing or extra path, named by ``names``. The arrays ``f``
+    returns must be new (they are made read-only in place) or read-only inputs.
+    """
+    try:
+        return tuple(_walk(f, n_out, tree, rest, leaf_names, add_first))
+    except _Mismatch:
+        for i, other in enumerate(rest):
+            other_name = names[i + 1] if i + 1 < len(names) else f"tree {i + 1}"
+            if not isinstance(other, FrozenTree):
+                raise TreeStructureError(f"{other_name}: expected a FrozenTree, got {type(other).__name__}") from None
+            assert_same_structure(tree, other, names=(names[0], other_name))
+        raise TreeStructureError(f"{names[1:]} do not mirror {names[0]}") from None

@@ -17,22 +17,14 @@ import pytest
 from numpy.typing import NDArray
 
 import funcnn as fn
-import funcnn.checkpoint as ckpt
+import funcnn.io.container as ckpt
 from funcnn._typing import FloatT
-from funcnn.checkpoint import (
-    FORMAT_VERSION,
-    LATEST,
-    checkpoint_info,
-    epoch_path,
-    list_states,
-    load,
-    load_params,
-    save,
-    save_every,
-    save_params,
-)
 from funcnn.config import is_spec, load_model_file
 from funcnn.errors import CheckpointError
+from funcnn.io.checkpoint import checkpoint_info, load, load_params, save, save_params
+from funcnn.io.container import FORMAT_VERSION
+from funcnn.io.layout import LATEST, epoch_path, list_states
+from funcnn.io.runs import save_every
 from funcnn.optim import adam, momentum
 from funcnn.rng import generator
 from funcnn.schedules import cosine_schedule
@@ -302,7 +294,7 @@ def test_resume_in_a_fresh_process_is_exact(
     np.save(tmp_path / "y.npy", data[1])
     script = (
         "import sys, numpy as np\n"
-        "from funcnn.checkpoint import load, save\n"
+        "from funcnn.io.checkpoint import load, save\n"
         "from funcnn.training import last_state, train_epochs\n"
         "d = sys.argv[1]\n"
         "s = load(d + '/half.npz', dtype=np.float64)\n"
@@ -378,7 +370,7 @@ def test_interrupted_save_keeps_the_previous_checkpoint(
     new = last_state(train_epochs(old, *data, epochs=2))
     path = save(tmp_path / "ckpt.npz", old, in_shape=IN_SHAPE)
     before = path.read_bytes()
-    monkeypatch.setattr(ckpt, "_write_npz", _failing(ckpt._write_npz, error))
+    monkeypatch.setattr(ckpt, "write_npz", _failing(ckpt.write_npz, error))
     with pytest.raises(type(error)):
         save(path, new, in_shape=IN_SHAPE)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz"]  # no stray temporary file

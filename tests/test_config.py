@@ -11,11 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import funcnn as fn
+from funcnn import augment
 from funcnn.config import from_config, load_model_file, model_from_config, read_config_file, spec_kinds, to_config
 from funcnn.errors import ConfigError
+from funcnn.initializers import Uniform
 from funcnn.layers.conv import Conv2D
 from funcnn.layers.pool import AvgPool2D, MaxPool2D
 from funcnn.optim import adagrad, adam, momentum, rmsprop
+from funcnn.registry import BUILTIN, kind_of
 from funcnn.schedules import (
     constant_schedule,
     cosine_schedule,
@@ -54,6 +57,7 @@ EXAMPLES: list[object] = [
     fn.GlorotNormal(),
     fn.HeNormal(),
     fn.HeUniform(),
+    Uniform(-0.5, 0.25),
     fn.sgd(0.1),
     momentum(0.05, 0.8, nesterov=True),
     adam(0.003, b1=0.8, b2=0.99, eps=1e-7),
@@ -72,6 +76,18 @@ EXAMPLES: list[object] = [
     elastic_net(1e-4, 0.3),
     clip_by_global_norm(5.0),
     chain(l2(1e-4), clip_by_global_norm(1.0), adam(0.001)),
+    fn.partition({"conv*": fn.frozen(), "dense_0": adam(1e-4), "dense_1": chain(l2(1e-4), adam(0.001))}),
+    augment.Compose([
+        augment.RandomFlip(vertical=True), augment.RandomRotation((-10.0, 30.0), fill="constant", value=0.5),
+        augment.RandomShift(0.2, (0.0, 0.1), fill="constant", value=0.5),
+        augment.RandomShear(12.5, fill="constant", value=0.5),
+        augment.RandomZoom((-0.1, 0.3), fill="constant", value=0.5), augment.RandomBrightness(0.2),
+    ]),  # fmt: skip
+    augment.RandomRotation(45.0, fill="wrap", interpolation="nearest"),
+    augment.RandomShift((0.1, 0.1), 0.2, fill="reflect"),
+    augment.RandomShear(5.0, interpolation="nearest"),
+    augment.RandomZoom(0.2, fill="wrap"),
+    augment.RandomBrightness((-0.2, 0.1)),
 ]
 
 
@@ -98,7 +114,7 @@ ALL = EXAMPLES + _default_instances()
 def test_every_discovered_kind_has_an_example() -> None:
     """New spec kinds added anywhere in funcnn must be covered by the round-trip test below."""
     covered = {_kind(s) for s in ALL}
-    missing = sorted(set(spec_kinds()) - covered)
+    missing = sorted({str(kind_of(cls)) for cls in BUILTIN} - covered)
     assert not missing, f"add examples of these spec kinds to EXAMPLES: {missing}"
 
 

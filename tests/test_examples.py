@@ -219,3 +219,68 @@ def test_no_example_writes_files_by_default(
     example("checkpoint_replay").main(["--quick"])  # its run folder is a temporary directory
     assert list(tmp_path.iterdir()) == []
 
+
+
+# --- the classic material (issue 15) --------------------------------------------------------------
+
+
+def test_mnist_mlp_classic_recipe(example: Callable[[str], ModuleType], tmp_path: Path) -> None:
+    _easy_mnist(tmp_path / "easy", 400)
+    ex = example("mnist_mlp")
+    r = ex.main([str(tmp_path / "easy"), "--recipe", "classic", "--quick"])
+    assert (r.n_train, r.n_test) == (256, 64) and len(r.train_error) == len(r.test_error_rate) == 2
+    assert r.final_accuracy == pytest.approx(1 - r.test_error_rate[-1])
+    assert [type(s).__name__ for s in ex.REPORT.layers] == ["Dense", "Tanh"] * 3
+    assert ex.REPORT.layers[0].w_init == ex.Uniform(-0.5, 0.5) and ex.REPORT.layers[0].b_init == ex.Uniform(-0.5, 0.5)
+
+
+def test_same_number_moves_along_one_direction(example: Callable[[str], ModuleType]) -> None:
+    r = example("same_number").main(["--quick"])
+    ratios = np.array(r.errors[1:]) / np.array(r.errors[:-1])
+    np.testing.assert_allclose(ratios, abs(r.shrink), rtol=1e-9)  # |y - t| halves at every step (lr 0.1, x = 2)
+    assert r.on_the_line  # every start ends on m x + b = t ...
+    assert len({round(b, 3) for b in r.predictions_at_zero}) == 3  # ... at a different point of that line
+    for m, b in r.two_points:  # two distinct inputs pin the line down
+        assert (m, b) == pytest.approx((3.0, -1.0), abs=1e-6)
+
+
+def test_linear_depth_collapses_and_cannot_fit_xor(example: Callable[[str], ModuleType]) -> None:
+    r = example("linear_depth").main(["--quick"])
+    assert r.collapse_error < 1e-12
+    assert r.least_squares_mse == pytest.approx(0.25) and r.linear_mse == pytest.approx(0.25, abs=1e-3)
+    assert r.nonlinear_mse < 1e-3
+    assert [round(v) for v in r.nonlinear_outputs] == [0, 1, 1, 0]
+
+
+def test_pca_autoencoder_finds_the_principal_subspace(example: Callable[[str], ModuleType]) -> None:
+    r = example("pca_autoencoder").main(["--quick"])
+    assert max(r.angles) < 1e-3  # radians
+    assert r.pca_error <= r.autoencoder_error < 1.01 * r.pca_error  # PCA is the optimum; the autoencoder nears it
+    assert r.orthonormal_error < 1e-12
+
+
+def test_early_stopping_recipe(example: Callable[[str], ModuleType]) -> None:
+    r = example("early_stopping").main(["--quick"])
+    assert r.default_is_half_at_double_lr  # MSE() at lr is MSE(half=True) at 2 lr, bit for bit
+    assert not r.recipe.diverged and len(r.recipe.val_mse) == 60
+    assert r.recipe.best_mse == min(r.recipe.val_mse) < r.recipe.val_mse[0] / 2
+    assert r.patience_best <= r.patience_epoch and r.patience_params_are_best
+
+
+def test_regularisation_proximal_lasso_has_exact_zeros(example: Callable[[str], ModuleType]) -> None:
+    r = example("regularisation").main(["--quick"])
+    prox, sub = r.fit("lasso (proximal)"), r.fit("lasso (l1)")
+    assert prox.exact_zeros > 0 and sub.exact_zeros == 0
+    assert prox.test_mse < r.fit("no penalty").test_mse
+    assert r.path_zero_step is not None and r.path_zero_held
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["gradient_descent_variants", "regularisation", "early_stopping", "same_number", "linear_depth", "pca_autoencoder"],
+)
+def test_material_figures_are_written(example: Callable[[str], ModuleType], tmp_path: Path, name: str) -> None:
+    pytest.importorskip("matplotlib", reason="the figures need matplotlib (pip install 'funcnn[plot]')")
+    target = tmp_path / f"{name}.png"
+    example(name).main(["--quick", "--plot", str(target)])
+    assert target.stat().st_size > 10_000

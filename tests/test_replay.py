@@ -12,8 +12,10 @@ from numpy.typing import NDArray
 
 import funcnn as fn
 from funcnn._typing import FloatT
-from funcnn.checkpoint import epoch_path, list_states, save, save_every
 from funcnn.errors import CheckpointError
+from funcnn.io.checkpoint import save
+from funcnn.io.layout import epoch_path, list_states
+from funcnn.io.runs import save_every
 from funcnn.optim import adam
 from funcnn.replaying import replay
 from funcnn.rng import generator

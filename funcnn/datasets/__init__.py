@@ -6,10 +6,12 @@
 * Built-ins: :func:`builtin_names`, :func:`describe_builtins`, :func:`load_builtin`
   (``digits`` and ``breast_cancer`` ship inside the package, with credits in ``funcnn/data/CREDITS.md``).
 * Loaders (local files only): :func:`load_csv`, :func:`load_npz`, :func:`load_idx`,
-  :func:`load_mnist`, :func:`load_idx_pair`, and :func:`load_data` for the CLI's ``--data``;
+  :func:`load_mnist`, :func:`load_idx_pair`, :func:`load_image_folder` and :func:`image_splits`
+  (class-per-subfolder image trees, with Pillow), and :func:`load_data` for the CLI's ``--data``;
   writers :func:`save_idx` and :func:`save_npz`.
 * Preparation: :func:`train_test_split`, :func:`split_indices`, :func:`split_dataset`,
   :func:`one_hot`, :class:`Standardizer`, :class:`MinMaxScaler`, :func:`flatten_images`.
+* Features: :func:`polynomial_features` and :func:`polynomial_feature_names`.
 
 Every malformed input raises :class:`funcnn.errors.DataError` naming the file,
 the line or byte offset, and the problem.
@@ -23,7 +25,9 @@ the line or byte offset, and the problem.
 
 from funcnn.datasets.builtin import BuiltinInfo, builtin_names, describe_builtins, load_builtin
 from funcnn.datasets.dataset import Dataset, Task
+from funcnn.datasets.features import polynomial_feature_names, polynomial_features
 from funcnn.datasets.idx import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, load_idx, load_idx_pair, load_mnist, save_idx
+from funcnn.datasets.images import ImageSplits, image_splits, load_image_folder
 from funcnn.datasets.loaders import load_csv, load_data, load_npz, save_npz
 from funcnn.datasets.prepare import (
     MinMaxScaler,
@@ -41,6 +45,7 @@ __all__ = [
     "IDX_LABELS_MAGIC",
     "BuiltinInfo",
     "Dataset",
+    "ImageSplits",
     "MinMaxScaler",
     "Standardizer",
     "Task",
@@ -49,6 +54,7 @@ __all__ = [
     "circles",
     "describe_builtins",
     "flatten_images",
+    "image_splits",
     "line",
     "linear",
     "load_builtin",
@@ -56,11 +62,14 @@ __all__ = [
     "load_data",
     "load_idx",
     "load_idx_pair",
+    "load_image_folder",
     "load_mnist",
     "load_npz",
     "moons",
     "one_hot",
     "polynomial",
+    "polynomial_feature_names",
+    "polynomial_features",
     "save_idx",
     "save_npz",
     "split_dataset",

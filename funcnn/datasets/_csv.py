@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from funcnn.datasets.dataset import Task
 from funcnn.errors import DataError
 
-__all__ = ["Table", "decode_text", "parse_csv"]
+__all__ = ["Table", "decode_text", "parse_csv", "parse_features_csv"]
 
 
 @attrs.frozen(eq=False)
@@ -142,6 +142,30 @@ def parse_csv(
 
     ``first_line`` is the file line number of the text's first line (for error messages).
     """
+    data, lines, columns, ncols, header_line = _rows(text, name, header, delimiter, first_line)
+    if ncols < 2:
+        raise DataError(f"{name}: need at least 2 columns (features and a label), got {ncols}")
+    label = _label_index(label_column, columns, ncols, name, header_line)
+    feature_cols = [c for c in range(ncols) if c != label]
+    fast = _fast_parse(data, delimiter, label, feature_cols, task)
+    if fast is not None:
+        return Table(*fast, columns)
+    # Slow path: the whole table as strings, to name the first bad cell (or to read text labels).
+    cells = np.array([line.split(delimiter) for line in data], dtype=np.str_)  # (n, ncols)
+    x = _to_float(cells[:, feature_cols], feature_cols, lines, columns, name)
+    _check_finite(x, feature_cols, lines, columns, name)
+    y, found_task, class_names = _labels(cells[:, label], label, lines, columns, name, task)
+    return Table(x, y, found_task, class_names, columns)
+
+
+def _rows(
+    text: str, name: str, header: bool | None, delimiter: str, first_line: int
+) -> tuple[list[str], NDArray[np.int64], tuple[str, ...] | None, int, int]:
+    """The data lines, their line numbers, the header's columns, the column count and the header's line.
+
+    Raises:
+        DataError: no data rows, or a ragged row (naming its line).
+    """
     data: list[str] = []
     numbers: list[int] = []
     for i, raw in enumerate(text.split("\n")):
@@ -169,19 +193,23 @@ def parse_csv(
         raise DataError(
             f"{name}, line {lines[i]}: expected {ncols} cells (like {shape_from}), got {lengths[i]} (ragged row)"
         )
-    if ncols < 2:
-        raise DataError(f"{name}: need at least 2 columns (features and a label), got {ncols}")
-    label = _label_index(label_column, columns, ncols, name, header_line)
-    feature_cols = [c for c in range(ncols) if c != label]
-    fast = _fast_parse(data, delimiter, label, feature_cols, task)
-    if fast is not None:
-        return Table(*fast, columns)
-    # Slow path: the whole table as strings, to name the first bad cell (or to read text labels).
-    cells = np.array([line.split(delimiter) for line in data], dtype=np.str_)  # (n, ncols)
-    x = _to_float(cells[:, feature_cols], feature_cols, lines, columns, name)
-    _check_finite(x, feature_cols, lines, columns, name)
-    y, found_task, class_names = _labels(cells[:, label], label, lines, columns, name, task)
-    return Table(x, y, found_task, class_names, columns)
+    return data, lines, columns, ncols, header_line
+
+
+def parse_features_csv(
+    text: str, name: str, *, header: bool | None = None, delimiter: str = ",", first_line: int = 1
+) -> NDArray[np.float64]:
+    """Parse CSV ``text`` whose every column is a feature (no label column): ``(n, columns)`` float64.
+
+    Checked like :func:`parse_csv`: ragged rows, empty or non-numeric cells and
+    non-finite values raise :class:`DataError` naming the line and column.
+    """
+    data, lines, columns, ncols, _ = _rows(text, name, header, delimiter, first_line)
+    cols = list(range(ncols))
+    cells = np.array([line.split(delimiter) for line in data], dtype=np.str_).reshape(len(data), ncols)
+    x = _to_float(cells, cols, lines, columns, name)
+    _check_finite(x, cols, lines, columns, name)
+    return x
 
 
 def _fast_parse(

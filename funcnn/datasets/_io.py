@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
 from funcnn.errors import DataError
+from funcnn.io.atomic import atomic_write
 
 __all__ = ["GZIP_MAGIC", "is_gzip_name", "read_bytes", "strip_suffixes", "write_bytes_atomic"]
 
@@ -56,18 +55,10 @@ def strip_suffixes(path: Path) -> str:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``, gzip if it ends in ``.gz``.
+    """Write ``data`` to ``path`` with the one atomic writer, gzip if the name ends in ``.gz``.
 
     The gzip header has no time stamp, so the same data gives the same bytes.
     """
     if is_gzip_name(path):
         data = gzip.compress(data, compresslevel=6, mtime=0)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)

@@ -2,7 +2,8 @@
 
 A data set is a frozen value: inputs ``x`` (float, or uint8 for raw images),
 targets ``y`` (int64 class labels for classification, float for regression), a
-name, the task, optional class names and a credit line. Its arrays are
+name, the task, optional class names, a credit line and, for data read one
+sample per file (image folders), the file of each sample. Its arrays are
 read-only, and ``x, y = ds`` unpacks it.
 """
 
@@ -67,6 +68,7 @@ class Dataset:
     task: Task = attrs.field(default="classification", validator=attrs.validators.in_(TASKS))
     class_names: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
     source: str = ""
+    files: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
 
     def __attrs_post_init__(self) -> None:
         x, y, where = self.x, self.y, f"Dataset {self.name!r}"
@@ -74,6 +76,8 @@ class Dataset:
             raise DataError(f"{where}: x and y need a leading sample axis, got x {x.shape} and y {y.shape}")
         if x.shape[0] != y.shape[0]:
             raise DataError(f"{where}: x has {x.shape[0]} samples but y has {y.shape[0]}")
+        if self.files is not None and len(self.files) != x.shape[0]:
+            raise DataError(f"{where}: x has {x.shape[0]} samples but files names {len(self.files)}")
         if np.issubdtype(x.dtype, np.inexact) and not np.all(np.isfinite(x)):
             raise DataError(f"{where}: x holds NaN or infinite values at sample {_first_bad_row(x)}")
         if self.task == "classification":
@@ -143,7 +147,8 @@ class Dataset:
         >>> Dataset(np.arange(10.0).reshape(5, 2), np.array([0, 1, 0, 1, 1])).take(slice(0, 2)).n_samples
         2
         """
-        return attrs.evolve(self, x=self.x[index], y=self.y[index])
+        files = None if self.files is None else tuple(np.asarray(self.files, dtype=object)[index])
+        return attrs.evolve(self, x=self.x[index], y=self.y[index], files=files)
 
 
 def _first_bad_row(a: NDArray[np.number]) -> int:

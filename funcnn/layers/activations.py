@@ -1,7 +1,10 @@
-"""Element-wise activations and softmax: param-free layers.
+"""Element-wise activations and softmax: param-free layers over one small base.
 
-Each caches what its derivative needs (the input for ReLU-like layers, the
-output for sigmoid, tanh and softmax) and has no params.
+Each states its ``kind``, its function ``f`` and its derivative ``df`` (``dy``
+times ``f'``, from the cached input or output); :class:`_Activation` supplies
+``init``, ``forward`` and ``backward``. Each caches what its derivative needs
+(the input for LeakyReLU, the output for ReLU, sigmoid, tanh and softmax) and
+has no params.
 """
 
 from __future__ import annotations
@@ -36,117 +39,105 @@ def _zero_row(x: Array[FloatT]) -> Array[FloatT] | float:
     return 0.0
 
 
-def _check_dy(layer: object, cached: Array[FloatT], dy: Array[FloatT]) -> None:
-    if dy.shape != cached.shape:
-        raise shape_error(layer, f"dy of shape {cached.shape}", dy.shape)
+class _Activation:
+    """The shared base of the activations: each states its ``kind``, ``f`` and ``df`` and nothing else.
+
+    ``caches`` names what the derivative needs: ``"x"`` (the input), ``"y"``
+    (the output) or ``""`` (nothing). ``f(x)`` returns a new array (or a
+    read-only view); ``df(c, dy)`` is ``dy * f'`` given the cached array ``c``.
+    """
+
+    __slots__ = ()
+    __repr__ = short_repr
+    kind: ClassVar[str]
+    uses_key: ClassVar[bool] = False
+    caches: ClassVar[str] = "y"
+
+    def f(self, x: Array[FloatT]) -> Array[FloatT]:
+        raise NotImplementedError
+
+    def df(self, c: Array[FloatT], dy: Array[FloatT]) -> Array[FloatT]:
+        raise NotImplementedError
+
+    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
+        return in_shape, _NO_GRADS
+
+    def forward(
+        self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
+    ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
+        y = fresh(self.f(x))
+        if self.caches == "y":
+            return y, FrozenTree({"y": y})  # y is fresh and read-only: no view needed
+        return y, (cache_of(x=x) if self.caches == "x" else _NO_GRADS)
+
+    def backward(
+        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
+    ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
+        if not self.caches:
+            return _NO_GRADS, fresh(self.df(dy, dy))
+        c = cache.leaf(self.caches)
+        if dy.shape != c.shape:
+            raise shape_error(self, f"dy of shape {c.shape}", dy.shape)
+        return _NO_GRADS, fresh(self.df(c, dy))
 
 
 @attrs.frozen(repr=False)
-class Identity:
+class Identity(_Activation):
     """``y = x``; ``dx = dy``."""
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "identity"
-    uses_key: ClassVar[bool] = False
+    caches: ClassVar[str] = ""
     name: str | None = attrs.field(default=None, kw_only=True)
 
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
-        return in_shape, FrozenTree()
+    def f(self, x: Array[FloatT]) -> Array[FloatT]:
+        return readonly_view(x)  # writes to the output cannot reach x
 
-    def forward(
-        self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
-    ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
-        return readonly_view(x), FrozenTree()  # read-only view: writes to the output cannot reach x
-
-    def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
-    ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
-        return FrozenTree(), readonly_view(dy)
+    def df(self, c: Array[FloatT], dy: Array[FloatT]) -> Array[FloatT]:
+        return readonly_view(dy)
 
 
 @attrs.frozen(repr=False)
-class ReLU:
+class ReLU(_Activation):
     """``y = max(x, 0)``; ``dx = dy * [x > 0]`` (the kink at 0 gets gradient 0)."""
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "relu"
-    uses_key: ClassVar[bool] = False
     name: str | None = attrs.field(default=None, kw_only=True)
 
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
-        return in_shape, FrozenTree()
+    def f(self, x: Array[FloatT]) -> Array[FloatT]:
+        return np.maximum(x, _zero_row(x))
 
-    def forward(
-        self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
-    ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
-        y = fresh(np.maximum(x, _zero_row(x)))
-        return y, FrozenTree({"y": y})  # y is fresh and read-only: no view needed
-
-    def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
-    ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
-        y = cache.leaf("y")
-        _check_dy(self, y, dy)
-        dx = dy * (y > 0)  # y > 0 exactly where x > 0
-        return _NO_GRADS, fresh(dx)
+    def df(self, c: Array[FloatT], dy: Array[FloatT]) -> Array[FloatT]:
+        return dy * (c > 0)  # y > 0 exactly where x > 0
 
 
 @attrs.frozen(repr=False)
-class LeakyReLU:
+class LeakyReLU(_Activation):
     """``y = x`` for ``x > 0`` else ``alpha * x``; ``dx = dy * (1 or alpha)``."""
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "leaky_relu"
-    uses_key: ClassVar[bool] = False
+    caches: ClassVar[str] = "x"
     alpha: float = attrs.field(default=0.01, converter=float, validator=attrs.validators.ge(0.0))
     name: str | None = attrs.field(default=None, kw_only=True)
 
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
-        return in_shape, FrozenTree()
+    def f(self, x: Array[FloatT]) -> Array[FloatT]:
+        return np.where(x > 0, x, self.alpha * x)
 
-    def forward(
-        self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
-    ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
-        y = fresh(np.where(x > 0, x, self.alpha * x))
-        return y, cache_of(x=x)
-
-    def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
-    ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
-        x = cache.leaf("x")
-        _check_dy(self, x, dy)
-        dx = np.where(x > 0, dy, self.alpha * dy)
-        return FrozenTree(), fresh(dx)
+    def df(self, c: Array[FloatT], dy: Array[FloatT]) -> Array[FloatT]:
+        return np.where(c > 0, dy, self.alpha * dy)
 
 
 @attrs.frozen(repr=False)
-class Sigmoid:
+class Sigmoid(_Activation):
     """``y = 1 / (1 + e^-x)`` (computed without overflow); ``dx = dy * y (1 - y)``."""
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "sigmoid"
-    uses_key: ClassVar[bool] = False
     name: str | None = attrs.field(default=None, kw_only=True)
 
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
-        return in_shape, FrozenTree()
+    def f(self, x: Array[FloatT]) -> Array[FloatT]:
+        return sigmoid(x)
 
-    def forward(
-        self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
-    ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
-        y = fresh(sigmoid(x))
-        return y, cache_of(y=y)
-
-    def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
-    ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
-        y = cache.leaf("y")
-        _check_dy(self, y, dy)
-        return FrozenTree(), fresh(dy * y * (1 - y))
+    def df(self, c: Array[FloatT], dy: Array[FloatT]) -> Array[FloatT]:
+        return dy * c * (1 - c)
 
 
 def sigmoid(x: Array[FloatT]) -> Array[FloatT]:
@@ -156,34 +147,21 @@ def sigmoid(x: Array[FloatT]) -> Array[FloatT]:
 
 
 @attrs.frozen(repr=False)
-class Tanh:
+class Tanh(_Activation):
     """``y = tanh(x)``; ``dx = dy * (1 - y²)``."""
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "tanh"
-    uses_key: ClassVar[bool] = False
     name: str | None = attrs.field(default=None, kw_only=True)
 
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
-        return in_shape, FrozenTree()
+    def f(self, x: Array[FloatT]) -> Array[FloatT]:
+        return np.tanh(x)
 
-    def forward(
-        self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
-    ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
-        y = fresh(np.tanh(x))
-        return y, cache_of(y=y)
-
-    def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
-    ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
-        y = cache.leaf("y")
-        _check_dy(self, y, dy)
-        return FrozenTree(), fresh(dy * (1 - y * y))
+    def df(self, c: Array[FloatT], dy: Array[FloatT]) -> Array[FloatT]:
+        return dy * (1 - c * c)
 
 
 @attrs.frozen(repr=False)
-class Softmax:
+class Softmax(_Activation):
     """Softmax over the last axis, shifted by the max so ``exp`` never overflows.
 
     Backward (a Jacobian-vector product, never the Jacobian itself):
@@ -192,29 +170,16 @@ class Softmax:
     this layer: it fuses both and is more accurate.
     """
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "softmax"
-    uses_key: ClassVar[bool] = False
     name: str | None = attrs.field(default=None, kw_only=True)
 
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
-        return in_shape, FrozenTree()
+    def f(self, x: Array[FloatT]) -> Array[FloatT]:
+        return softmax(x)
 
-    def forward(
-        self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
-    ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
-        y = fresh(softmax(x))
-        return y, cache_of(y=y)
-
-    def backward(
-        self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
-    ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
-        y = cache.leaf("y")
-        _check_dy(self, y, dy)
-        dx = dy - np.sum(dy * y, axis=-1, keepdims=True)
-        dx *= y
-        return FrozenTree(), fresh(dx)
+    def df(self, c: Array[FloatT], dy: Array[FloatT]) -> Array[FloatT]:
+        dx: Array[FloatT] = dy - np.sum(dy * c, axis=-1, keepdims=True)
+        dx *= c
+        return dx
 
 
 def softmax(x: Array[FloatT]) -> Array[FloatT]:

@@ -18,8 +18,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT, Shape
 from funcnn.initializers import HeNormal, Initializer, Zeros
-from funcnn.layers.base import cache_of, fresh, no_dx, shape_error
-from funcnn.rng import Key, fold_in
+from funcnn.layers.base import cache_of, fresh, init_leaves, no_dx, shape_error
+from funcnn.rng import Key
 from funcnn.tree import FrozenTree
 
 __all__ = ["Conv2D", "conv_output_size", "conv_padding"]
@@ -150,16 +150,17 @@ class Conv2D:
             )
         return pad_h, pad_w, oh, ow
 
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
+    def shapes(self, in_shape: Shape) -> tuple[Shape, dict[str, Shape]]:
+        """``(out_shape, {leaf: shape})``: the shape rule of :meth:`init`, without arrays."""
         if len(in_shape) != 3:
             raise shape_error(self, "an image shape (height, width, channels)", in_shape,
                               "images are channels-last: reshape (n, 784) MNIST rows to (n, 28, 28, 1)")
         _, _, oh, ow = self._check_fits(in_shape)
         kh, kw = self.kernel_size
-        w_shape = (kh, kw, in_shape[2], self.out_channels)
-        w = fresh(self.w_init(fold_in(key, "w"), w_shape, dtype))
-        b = fresh(self.b_init(fold_in(key, "b"), (self.out_channels,), dtype))
-        return (oh, ow, self.out_channels), FrozenTree({"w": w, "b": b})
+        return (oh, ow, self.out_channels), {"w": (kh, kw, in_shape[2], self.out_channels), "b": (self.out_channels,)}
+
+    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
+        return init_leaves(self, key, in_shape, dtype)  # w then b, each by its initializer
 
     def forward(
         self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False

@@ -10,8 +10,8 @@ import numpy as np
 from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT, Shape
 from funcnn.initializers import GlorotUniform, Initializer, Zeros
-from funcnn.layers.base import fresh, no_dx, readonly_view, shape_error
-from funcnn.rng import Key, fold_in
+from funcnn.layers.base import fresh, init_leaves, no_dx, readonly_view, shape_error
+from funcnn.rng import Key
 from funcnn.tree import FrozenTree
 
 __all__ = ["Dense"]
@@ -37,12 +37,14 @@ class Dense:
     b_init: Initializer = attrs.field(factory=Zeros, kw_only=True)
     name: str | None = attrs.field(default=None, kw_only=True)
 
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
+    def shapes(self, in_shape: Shape) -> tuple[Shape, dict[str, Shape]]:
+        """``(out_shape, {leaf: shape})``: the shape rule of :meth:`init`, without arrays."""
         if len(in_shape) != 1:
             raise shape_error(self, "a 1-D feature shape (in_dim,)", in_shape, "add a Flatten() layer before Dense")
-        w = fresh(self.w_init(fold_in(key, "w"), (in_shape[0], self.out_dim), dtype))
-        b = fresh(self.b_init(fold_in(key, "b"), (self.out_dim,), dtype))
-        return (self.out_dim,), FrozenTree({"w": w, "b": b})
+        return (self.out_dim,), {"w": (in_shape[0], self.out_dim), "b": (self.out_dim,)}
+
+    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
+        return init_leaves(self, key, in_shape, dtype)  # w then b, each by its initializer
 
     def forward(
         self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False

@@ -1,0 +1,181 @@
+"""Run folders: the states kept while training, and the files beside them.
+
+A run folder (file names in :mod:`funcnn.io.layout`) holds ``epoch-NNNN.npz``
+states and ``checkpoint.npz``, the latest (:func:`save_every`), the
+``config.json`` of ``funcnn train`` (:func:`write_json`, :func:`read_json`) and
+the input preparation fitted on the training split (``preprocess.npz``,
+:func:`save_preparation`, :func:`load_preparation`). :func:`open_run` reads
+them back. Every file is written with the one atomic writer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+import numpy as np
+
+from funcnn._typing import FloatT, Shape
+from funcnn.datasets.inputs import Preparation
+from funcnn.errors import CheckpointError
+from funcnn.io.atomic import atomic_write
+from funcnn.io.checkpoint import save
+from funcnn.io.container import PathLike
+from funcnn.io.layout import CONFIG, LATEST, PREPROCESS, epoch_path
+from funcnn.training import TrainState
+
+__all__ = ["Run", "load_preparation", "open_run", "read_json", "save_every", "save_preparation", "write_json"]
+
+
+# --- states ----------------------------------------------------------------------------------
+
+
+def _copy_of(src: Path) -> Any:
+    def write(f: IO[bytes]) -> None:
+        with open(src, "rb") as g:
+            shutil.copyfileobj(g, f, 1 << 20)
+
+    return write
+
+
+def _save_in_run(folder: Path, state: TrainState[FloatT], in_shape: Shape) -> None:
+    written = save(epoch_path(folder, state.epoch), state, in_shape=in_shape)
+    atomic_write(folder / LATEST, _copy_of(written))
+
+
+def save_every(
+    states: Iterator[TrainState[FloatT]], run_dir: PathLike, *, every: int, in_shape: Shape
+) -> Iterator[TrainState[FloatT]]:
+    """Pass a stream of states through, keeping one every ``every`` epochs in ``run_dir``.
+
+    A state whose epoch is a multiple of ``every`` is saved as
+    ``run_dir/epoch-NNNN.npz`` and copied to ``run_dir/checkpoint.npz`` (the
+    latest); when the stream ends, its last state is saved too. Resuming into
+    the same folder continues the numbering.
+
+    >>> import tempfile, numpy as np, funcnn as fn
+    >>> from funcnn.training import TrainState, train_epochs, last_state
+    >>> model = fn.Sequential(fn.Dense(1))
+    >>> start = TrainState.create(model, fn.init(model, fn.key(0), in_shape=(2,)), loss=fn.MSE(),
+    ...                           optimizer=fn.sgd(0.1), key=fn.key(1))
+    >>> x, y = np.ones((4, 2)), np.zeros((4, 1))
+    >>> with tempfile.TemporaryDirectory() as run:
+    ...     final = last_state(save_every(train_epochs(start, x, y, epochs=5), run, every=2, in_shape=(2,)))
+    ...     names = [p.name for p in fn.list_states(run)]
+    ...     resumed = fn.load(run, dtype=np.float64)
+    >>> names, resumed.epoch, fn.tree_equal(resumed.params, final.params)
+    (['epoch-0002.npz', 'epoch-0004.npz', 'epoch-0005.npz'], 5, True)
+    """
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"save_every: every must be an int >= 1, got every={every!r}")
+    folder = Path(run_dir)
+    last: TrainState[FloatT] | None = None
+    saved = -1
+    for state in states:
+        if state.epoch % every == 0:
+            _save_in_run(folder, state, in_shape)
+            saved = state.epoch
+        last = state
+        yield state
+    if last is not None and saved != last.epoch:
+        _save_in_run(folder, last, in_shape)
+
+
+# --- reading a run ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Run:
+    """A checkpoint and, when it sits in a run folder, the folder's config and preparation."""
+
+    checkpoint: Path
+    folder: Path | None
+    config: Mapping[str, Any] | None
+    preparation: Preparation | None
+
+
+def open_run(path: str | os.PathLike[str]) -> Run:
+    """Find the checkpoint of a run folder (``checkpoint.npz``) or take a checkpoint file,
+    and read ``config.json`` and ``preprocess.npz`` beside it when present.
+
+    Raises:
+        CheckpointError: no such file or folder, a folder without ``checkpoint.npz``,
+            or a damaged ``config.json`` or ``preprocess.npz``.
+    """
+    p = Path(path)
+    if p.is_dir():
+        ckpt = p / LATEST
+        if not ckpt.is_file():
+            raise CheckpointError(f"{p}: not a run folder (it has no {LATEST}); give a run folder or a checkpoint file")
+        folder = p
+    elif p.is_file():
+        ckpt, folder = p, p.parent
+    else:
+        raise CheckpointError(f"{p}: no such run folder or checkpoint file")
+    config = read_json(folder / CONFIG) if (folder / CONFIG).is_file() else None
+    if config is not None and not all(isinstance(config.get(k), dict) for k in ("settings", "data")):
+        raise CheckpointError(f"{folder / CONFIG}: not written by 'funcnn train' (no 'settings' and 'data' tables)")
+    prep = load_preparation(folder / PREPROCESS) if (folder / PREPROCESS).is_file() else None
+    if config is None and prep is None and not p.is_dir():
+        return Run(ckpt, None, None, None)  # a lone checkpoint file
+    return Run(ckpt, folder, config, prep)
+
+
+# --- JSON and the preprocessing file ---------------------------------------------------------
+
+
+def write_json(path: PathLike, data: Mapping[str, object]) -> Path:
+    """Write ``data`` as indented JSON (with a final newline), atomically."""
+    return atomic_write(Path(path), (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+
+
+def read_json(path: PathLike) -> dict[str, Any]:
+    """A JSON object from ``path``.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable or not a JSON object.
+    """
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{p}: not a readable JSON file ({e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{p}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def save_preparation(path: PathLike, prep: Preparation) -> Path:
+    """Write a :class:`~funcnn.datasets.inputs.Preparation` (with its scaler's arrays) as ``.npz``, atomically."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **prep.to_arrays())  # type: ignore[arg-type]
+    return atomic_write(Path(path), buffer.getvalue())
+
+
+def load_preparation(path: PathLike) -> Preparation:
+    """The inverse of :func:`save_preparation`.
+
+    Raises:
+        CheckpointError: the file is missing, damaged or not a preparation file.
+    """
+    p = Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"{p}: no such file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{p}: not a readable preprocessing file ({e})") from None
+    try:
+        return Preparation.from_arrays(arrays)
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{p}: a damaged preprocessing file ({e}); restore it or train again") from None
