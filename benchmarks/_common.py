@@ -1,15 +1,26 @@
-"""Shared helpers for the benchmark scripts: thread limits, interleaved timing, statistics, memory."""
+"""Shared helpers for the benchmark scripts: thread limits, interleaved timing, statistics, memory, the CLI."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
 import resource
+import shutil
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+
+def funcnn_script() -> str:
+    """The installed ``funcnn`` command: beside this Python first, else on ``PATH``."""
+    beside = Path(sys.executable).with_name("funcnn")
+    found = str(beside) if beside.is_file() else shutil.which("funcnn")
+    if found is None:
+        raise SystemExit("the funcnn command is not installed: pip install -e .")
+    return found
 
 
 def has_module(name: str) -> bool:
@@ -31,7 +42,7 @@ def blas_threads(n: int) -> Iterator[str]:
 
 @contextlib.contextmanager
 def limit_threads(n: int) -> Iterator[str]:
-    """Give every contestant ``n`` threads: numpy's (and scipy's) BLAS and OpenMP, and PyTorch.
+    """Give every contestant ``n`` threads: numpy's (and scipy's) BLAS and OpenMP, PyTorch, and funcnn's policy.
 
     Enter it after every contestant's library is imported: threadpoolctl only
     limits the libraries loaded at that moment.
@@ -45,8 +56,13 @@ def limit_threads(n: int) -> Iterator[str]:
         torch.set_num_threads(n)
         notes.append(f"torch.set_num_threads({n})")
     try:
-        with blas_threads(n) as note:
+        with blas_threads(n) as note, contextlib.ExitStack() as stack:
             notes.insert(0, note)
+            if "funcnn" in sys.modules:  # funcnn's loops run 1 BLAS thread unless told otherwise
+                import funcnn
+
+                stack.enter_context(funcnn.threads(n))
+                notes.append(f"funcnn.threads({n})")
             yield "; ".join(notes)
     finally:
         if torch_before is not None:

@@ -45,17 +45,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import funcnn_script  # noqa: E402
+
 THREADS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 CLI_ARGS = ["--hidden", "256,128", "--optimizer", "sgd", "--lr", "0.01", "--batch-size", "128", "--val-split", "0",
             "--no-plot"]
-
-
-def funcnn_script() -> str:
-    beside = Path(sys.executable).with_name("funcnn")
-    found = str(beside) if beside.is_file() else shutil.which("funcnn")
-    if found is None:
-        raise SystemExit("the funcnn command is not installed: pip install -e .")
-    return found
 
 
 def make_data(path: Path, n: int) -> None:

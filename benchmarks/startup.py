@@ -23,13 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def funcnn_script() -> str:
-    beside = Path(sys.executable).with_name("funcnn")
-    found = str(beside) if beside.is_file() else shutil.which("funcnn")
-    if found is None:
-        raise SystemExit("the funcnn command is not installed: pip install -e .")
-    return found
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import funcnn_script  # noqa: E402
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:

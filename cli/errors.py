@@ -6,7 +6,7 @@
 * Run-time failures (a malformed data file, a damaged checkpoint, a model that
   does not fit the data, a cost that became NaN) print the problem and, when
   useful, a hint, and exit with code 1.
-* Ctrl-C exits with code 130.
+* Ctrl-C exits with code 130, SIGTERM with 143 (see :mod:`cli.signals`), at any moment.
 
 An unexpected exception is a bug: it is reported in two lines as well; set
 ``FUNCNN_DEBUG=1`` to see its traceback.
@@ -15,16 +15,15 @@ An unexpected exception is a bug: it is reported in two lines as well; set
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from types import FrameType
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
+
+from . import signals
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -40,7 +39,7 @@ __all__ = [
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT; SIGTERM gives 143 (signals.exit_code)
 
 # Typer (>= 0.24) vendors click; reach its ClickException through a public subclass
 # rather than a private module path, so this works whichever click Typer uses.
@@ -86,6 +85,8 @@ def _hint(error: Exception) -> str | None:
     unknown_kind = "unknown kind" in text and "--plugin" not in text  # the library may name --plugin itself
     plugin = "a layer or transform of your own: import the module that registers it with --plugin MODULE"
     if isinstance(error, CheckpointError):
+        if "max_params=" in text:
+            return "if you trust the file, raise the limit with --max-params N"
         if "unknown kind" in text:
             return plugin if unknown_kind else None
         return "give a run folder or a checkpoint written by 'funcnn train' (or funcnn.save)"
@@ -102,11 +103,14 @@ def handle_errors() -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort, _CLICK_EXCEPTION):
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         echo_err("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except MemoryError:
-        fail("out of memory", "use a smaller --batch-size or less data")
+        raise typer.Exit(signals.exit_code(e)) from None
+    except MemoryError as e:
+        # Files are checked (sizes, parameter counts) before anything is allocated for them, so this is
+        # the computation itself; numpy's message says how much it asked for.
+        detail = f": {condense(str(e))}" if str(e) else ""
+        fail(f"out of memory{detail}", "if the model and data are as intended, a smaller --batch-size needs less")
     except Exception as e:
         from funcnn.errors import FuncnnError
 
@@ -125,27 +129,12 @@ def handle_errors() -> Iterator[None]:
         )
 
 
-@contextmanager
-def deferred_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C back while a file is being written; it is raised right after.
+def deferred_interrupt() -> AbstractContextManager[None]:
+    """Hold Ctrl-C and SIGTERM back while a file is being written; the first is raised right after.
 
     (Files are written atomically anyway; this keeps a save from being cut short.)
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-
-    def remember(signum: int, frame: FrameType | None) -> None:
-        pending.append(signum)
-
-    previous = signal.signal(signal.SIGINT, remember)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if pending:
-            raise KeyboardInterrupt
+    return signals.deferred()
 
 
 def _command_path(group: TyperGroup, prog: str, args: Sequence[str] | None) -> str:
@@ -165,6 +154,20 @@ class FuncnnGroup(TyperGroup):
 
     def format_help(self, ctx: Any, formatter: Any) -> None:  # click's Context and HelpFormatter
         super(TyperGroup, self).format_help(ctx, formatter)  # click's Command.format_help, not Typer's Rich one
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as e:  # while the options are parsed: no command has taken over yet
+            echo_err("interrupted")
+            raise typer.Exit(signals.exit_code(e)) from None
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:  # outside a command's own handling (e.g. while it is looked up)
+            echo_err("interrupted")
+            raise typer.Exit(signals.exit_code(e)) from None
 
     def main(  # type: ignore[override]
         self,

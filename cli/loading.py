@@ -18,21 +18,23 @@ from funcnn.datasets import Dataset
 from funcnn.datasets.inputs import Preparation, choose_layout, fingerprint
 from funcnn.errors import DataError, ShapeError
 from funcnn.heads import loss_for_model
-from funcnn.io.checkpoint import checkpoint_info, load, load_params
+from funcnn.io.checkpoint import MAX_PARAMS, checkpoint_info, load, load_params
 from funcnn.io.runs import Run, open_run
 from funcnn.layers.base import Layer
 from funcnn.losses import Loss
 from funcnn.training import TrainState
 from funcnn.tree import FrozenTree, tree_dtype
 
-from .common import check_data_option, load_dataset, split_of
+from .common import check_data_option, load_dataset
 from .errors import echo_err, usage_error
+from .settings import TrainSettings
 
 __all__ = [
     "CLASSIFIERS",
     "LoadedModel",
     "check_task",
     "data_to_score",
+    "default_split",
     "load_model",
     "loss_for",
     "prepared",
@@ -59,13 +61,15 @@ class LoadedModel:
         return tree_dtype(self.params).type
 
 
-def load_model(path: Path) -> LoadedModel:
+def load_model(path: Path, *, max_params: int | None = None) -> LoadedModel:
+    """The checkpoint of a run folder (or a checkpoint file), refused above ``max_params`` parameters."""
+    limit = MAX_PARAMS if max_params is None else max_params
     run = open_run(path)
     info = checkpoint_info(run.checkpoint)
     if info.content == "train_state":
-        state = load(run.checkpoint)
+        state = load(run.checkpoint, max_params=limit)
         return LoadedModel(run, state.model, state.params, state.loss, state, info.in_shape)
-    model, params = load_params(run.checkpoint)
+    model, params = load_params(run.checkpoint, max_params=limit)
     loss = None
     if run.config is not None and isinstance(run.config.get("loss"), dict):
         loss = from_config(run.config["loss"])
@@ -100,33 +104,77 @@ def prepared(m: LoadedModel, x: NDArray[Any]) -> NDArray[Any]:
     return xs
 
 
-def data_to_score(m: LoadedModel, data: str | None, label_column: str | None, seed: int | None, split: str) -> Dataset:
-    """The data set to score: ``--data`` or the run's own, optionally one split of the run's data."""
+def default_split(m: LoadedModel, data: str | None) -> str:
+    """``val`` when the run has a validation part and its own data are scored, else ``all``."""
+    cfg = m.run.config or {}
+    has_val = bool(cfg.get("split", {}).get("validation"))
+    return "val" if has_val and data is None else "all"
+
+
+def data_to_score(
+    m: LoadedModel,
+    data: str | None,
+    label_column: str | None,
+    seed: int | None,
+    split: str,
+    *,
+    header: bool | None = None,
+    delimiter: str | None = None,
+    prefix: str | None = None,
+) -> Dataset:
+    """The data set to score: ``--data`` or the run's own, optionally one part of the run's own data.
+
+    The run's own data are read as training read them; other data through the
+    run's schema (columns matched by name, labels by class name), so labels
+    always mean what they meant in training.
+    """
+    from .planning import RunData, load_run_data, run_split
+    from .settings import from_json
+
     cfg = m.run.config
-    settings = (cfg or {}).get("settings", {})
+    stored = (cfg or {}).get("settings", {})
+    used_seed = seed if seed is not None else int(stored.get("seed", 0))
+    settings: TrainSettings | None
     if data is None:
         if cfg is None:
             raise usage_error("--data", f"{m.run.checkpoint} has no config.json beside it naming its data; give --data")
-        spec = cfg["data"]["source"]
-        label_column = label_column if label_column is not None else settings.get("label_column")
+        settings = attrs.evolve(from_json(stored), seed=used_seed)
+        if label_column is not None:
+            settings = attrs.evolve(settings, label_column=label_column)
+        run_data = load_run_data(str(cfg["data"]["source"]), settings)
     else:
         check_data_option(data)
-        spec = data
-    ds = load_dataset(spec, seed=seed if seed is not None else int(settings.get("seed", 0)), label_column=label_column)
+        schema = m.run.schema
+        if schema is not None and label_column is not None:
+            schema = attrs.evolve(schema, target=label_column)
+        ds = load_dataset(
+            data,
+            seed=used_seed,
+            label_column=None if schema is not None else label_column,
+            header=header,
+            delimiter=delimiter,
+            prefix=prefix,
+            schema=schema,
+        )
+        run_data = RunData(ds)
+        settings = from_json(stored) if cfg is not None else None
+    ds = run_data.ds
     if split == "all":
         return ds
-    if cfg is None:
+    if cfg is None or settings is None:
         raise usage_error("--split", "needs the run's config.json; use --split all")
     if fingerprint(ds.x, ds.y) != cfg["data"]["fingerprint"]:
         raise usage_error(
             "--split",
             f"the run's {split} split is part of its own data ({cfg['data']['name']}, "
-            f"seed {settings.get('seed')}); these data differ, so use --split all",
+            f"seed {stored.get('seed')}); these data differ, so use --split all",
         )
-    indices = split_of(ds, int(settings["seed"]), float(settings["val_split"]))
-    if indices is None:
-        raise usage_error("--split", "the run has no validation split (it was trained with --val-split 0)")
-    return ds.take(indices[0] if split == "train" else indices[1])
+    parts = run_split(run_data, settings)
+    chosen = {"train": parts.train, "val": parts.validation, "test": parts.test}[split]
+    if chosen is None:
+        why = {"val": "a validation part (it was trained with --val-split 0)", "test": "a test part (--test-split)"}
+        raise usage_error("--split", f"the run has no {why[split]}; use --split train or all")
+    return ds.take(chosen)
 
 
 def check_task(loss: Loss, ds: Dataset) -> None:

@@ -19,6 +19,7 @@ from .commands.export import export
 from .commands.inspect import inspect
 from .commands.predict import predict
 from .commands.replay import replay
+from .commands.sweep import sweep
 from .commands.train import train
 from .errors import FuncnnGroup
 
@@ -73,6 +74,7 @@ app.command()(replay)
 app.command()(datasets)
 app.command()(export)
 app.command()(explain)
+app.command()(sweep)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ OPTIMIZERS: Mapping[str, OptimizerChoice] = MappingProxyType(
         "sgd": OptimizerChoice(_sgd, 0.1, "plain gradient descent"),
         "momentum": OptimizerChoice(_momentum, 0.05, "SGD with momentum 0.9"),
         "nesterov": OptimizerChoice(_nesterov, 0.05, "SGD with Nesterov momentum 0.9"),
-        "adam": OptimizerChoice(_adam, 0.01, "Adam, b1 0.9, b2 0.999"),
+        "adam": OptimizerChoice(_adam, 0.001, "Adam, b1 0.9, b2 0.999"),
         "rmsprop": OptimizerChoice(_rmsprop, 0.005, "RMSProp, decay 0.9"),
         "adagrad": OptimizerChoice(_adagrad, 0.05, "Adagrad"),
     }

@@ -19,14 +19,19 @@ from .settings import DATA, OptionInfo, option_name
 
 __all__ = [
     "DataOption",
+    "DelimiterOption",
+    "HeaderOption",
     "JsonOption",
     "LabelColumnOption",
+    "MaxParamsOption",
     "PlotScale",
     "PluginOption",
+    "PrefixOption",
     "RunPath",
     "SeedOption",
     "SplitChoice",
     "SplitOption",
+    "ThreadsOption",
     "settings_parameters",
     "with_settings_options",
 ]
@@ -41,6 +46,7 @@ class SplitChoice(StrEnum):
     all = "all"
     train = "train"
     val = "val"
+    test = "test"
 
 
 RunPath = Annotated[
@@ -66,7 +72,8 @@ DataOption = Annotated[
 LabelColumnOption = Annotated[
     str | None,
     typer.Option(
-        help="CSV only: the label column, by header name or 0-based index. Default: the last column.",
+        help="CSV only: the label column, by header name or position counted from 1 (-1 = the last). Default: "
+        "the training data's label column, else the last column.",
         show_default=False,
         rich_help_panel=DATA,
     ),
@@ -82,13 +89,53 @@ SeedOption = Annotated[
     ),
 ]
 SplitOption = Annotated[
-    SplitChoice,
+    SplitChoice | None,
     typer.Option(
-        help="Which samples to use: all, or the run's own training or validation split (needs the run's data).",
+        help="Which samples to use: all, or the run's own train, val or test part (needs the run's data). "
+        "Default: the validation part when the run has one and --data is not given, else all.",
+        show_default=False,
+        rich_help_panel=DATA,
+    ),
+]
+HeaderOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--header/--no-header",
+        help="CSV only: whether the first row holds column names. Default: detected.",
+        show_default=False,
+        rich_help_panel=DATA,
+    ),
+]
+DelimiterOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="CHAR",
+        help="CSV only: the cell separator ('tab' for a tab). Default: sniffed from the file.",
+        show_default=False,
+        rich_help_panel=DATA,
+    ),
+]
+PrefixOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="PREFIX",
+        help="A folder of IDX files with several pairs: which to read, e.g. t10k.",
+        show_default=False,
         rich_help_panel=DATA,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of tables.")]
+MaxParamsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-params",
+        min=1,
+        metavar="N",
+        help="Refuse a checkpoint whose model has more parameters than this (checked before anything is "
+        "allocated). Default: 500,000,000. Raise it for a larger model you trust.",
+        show_default=False,
+    ),
+]
 PluginOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -97,6 +144,18 @@ PluginOption = Annotated[
         help="Import this Python module first (a module name importable from the current folder or installed, "
         "or a path to a .py file), so the layers and transforms it registers with funcnn.register_kind can be "
         "read from model files and checkpoints. Repeat for several modules.",
+        show_default=False,
+    ),
+]
+
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=0,
+        metavar="N",
+        help="BLAS threads for the matrix products; 0 lets the BLAS library use every core. Default: 1 "
+        "(funcnn's thread policy: see the performance guide). Needs threadpoolctl.",
         show_default=False,
     ),
 ]

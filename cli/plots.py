@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["INSTALL_HINT", "available", "decision_boundary", "history", "replay_curve"]
+__all__ = ["INSTALL_HINT", "available", "decision_boundary", "history", "replay_curve", "sweep_heatmap", "sweep_line"]
 
 INSTALL_HINT = "plots skipped: matplotlib is not installed; pip install 'funcnn[plot]' to get them"
 
@@ -106,4 +106,50 @@ def replay_curve(
     for ax, name in zip(axes[1:], names, strict=True):
         ax.plot(*_finite(xs, series[name]), marker="o")
         ax.set(xlabel="epoch", ylabel=name, title=name)
+    return _save(fig, path)
+
+
+def _labels(values: Sequence[object]) -> list[str]:
+    return [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+
+
+def sweep_heatmap(
+    path: Path,
+    rows: str,
+    columns: str,
+    row_values: Sequence[object],
+    column_values: Sequence[object],
+    table: Any,
+    metric: str,
+) -> Path:
+    """``sweep.png``: the metric over two settings of a sweep, one cell per pair of values (NaN cells blank)."""
+    fig = _figure(1)
+    ax = fig.subplots()
+    image = ax.imshow(table, origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(column_values)), _labels(column_values))
+    ax.set_yticks(range(len(row_values)), _labels(row_values))
+    for i in range(len(row_values)):
+        for j in range(len(column_values)):
+            value = float(table[i, j])
+            if math.isfinite(value):
+                ax.text(j, i, f"{value:.3g}", ha="center", va="center", color="w", fontsize="small")
+    ax.set(xlabel=columns, ylabel=rows, title=metric)
+    fig.colorbar(image, ax=ax, label=metric)
+    return _save(fig, path)
+
+
+def sweep_line(
+    path: Path, axis: str, values: Sequence[object], means: Sequence[float], errors: Sequence[float], metric: str
+) -> Path:
+    """``sweep.png``: the metric against one setting of a sweep, with error bars; a log axis for wide ranges."""
+    fig = _figure(1)
+    ax = fig.subplots()
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    xs: list[float] = [float(v) for v in values] if numeric else [float(i) for i in range(len(values))]  # type: ignore[arg-type]
+    ax.errorbar(xs, means, yerr=errors, marker="o", capsize=3)
+    if numeric and min(xs) > 0 and max(xs) / min(xs) >= 100:
+        ax.set_xscale("log")
+    if not numeric:
+        ax.set_xticks(xs, _labels(values))
+    ax.set(xlabel=axis, ylabel=metric, title=f"{metric} over {axis}")
     return _save(fig, path)

@@ -25,6 +25,8 @@ from funcnn.training import TrainState
 
 __all__ = [
     "HistoryLog",
+    "check_output",
+    "check_run_config",
     "history_columns",
     "history_row",
     "is_run_file",
@@ -72,6 +74,94 @@ def new_run_dir(parent: str | os.PathLike[str], stem: str, *, now: datetime) -> 
             n += 1
             continue
         return folder
+
+
+def check_output(path: Path, option: str, *, force: bool) -> None:
+    """Refuse to write ``path`` over a run's own file (even with ``--force``) or over any file without it.
+
+    A run's own files are those a run folder holds (``checkpoint.npz``,
+    ``epoch-NNNN.npz``, ``config.json``, ``history.csv``, ``preprocess.npz``,
+    plots, the lock) in a folder that holds a run.
+
+    Raises:
+        typer.BadParameter: naming ``option`` and the file (exit code 2).
+    """
+    from funcnn.io.layout import CONFIG, LATEST, LOCK
+
+    from .errors import usage_error
+
+    folder = path.parent
+    own = path.name == LOCK or (
+        is_run_file(path.name) and ((folder / LATEST).is_file() or (folder / CONFIG).is_file())
+    )
+    if own:
+        raise usage_error(
+            option,
+            f"{path} is a file of the run in {folder} ({path.name}); no command writes over a run's own files, "
+            "not even with --force: write somewhere else",
+        )
+    if path.is_dir():
+        raise usage_error(option, f"{path} is a folder; give a file name")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise usage_error(option, f"{path} exists; pass --force to replace it, or choose another file")
+
+
+# --- config.json -----------------------------------------------------------------------------
+
+# The tables of config.json that --resume reads, and what each entry must be.
+_CONFIG_TABLES: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
+    "data": {
+        "source": (str, "the data's name or path"),
+        "fingerprint": (str, "a text fingerprint"),
+        "name": (str, "a name"),
+        "samples": (int, "a whole number"),
+        "task": (str, "'classification' or 'regression'"),
+    },
+}
+_OPTIONAL_TABLES = ("run", "transfer", "split", "preprocess", "model", "loss", "optimizer")
+
+
+def check_run_config(config: Mapping[str, Any], where: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run's ``config.json``, checked with the rules of the command line before ``--resume`` uses it.
+
+    The settings are checked by the validators of
+    :class:`~cli.settings.TrainSettings` (the same as for the options), the
+    other tables for the entries a resumed run reads.
+
+    Raises:
+        ConfigError: naming the file and the field, e.g. ``config.json: settings.lr = -1: ...``.
+    """
+    from funcnn.errors import ConfigError
+
+    from .settings import from_json
+
+    def bad(field: str, expected: str, value: object) -> ConfigError:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        return ConfigError(
+            f"{where}: {field}: expected {expected}, got {shown}; restore the file, or start a new run "
+            "(a hand-edited config.json cannot be resumed)"
+        )
+
+    if "settings" not in config:
+        raise bad("settings", "the table of the run's options (written by 'funcnn train')", None)
+    from_json(config["settings"], str(where))
+    for table, fields in _CONFIG_TABLES.items():
+        node = config.get(table)
+        if not isinstance(node, dict):
+            raise bad(table, "a table", node)
+        for name, (kind, expected) in fields.items():
+            value = node.get(name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise bad(f"{table}.{name}", expected, value)
+    if config["data"]["task"] not in ("classification", "regression"):
+        raise bad("data.task", "'classification' or 'regression'", config["data"]["task"])
+    for table in _OPTIONAL_TABLES:
+        if table in config and not isinstance(config[table], dict):
+            raise bad(table, "a table", config[table])
+    run = config.get("run")
+    if run is not None and (not isinstance(run.get("id"), str) or not 0 < len(run["id"]) <= 200):
+        raise bad("run.id", "the run's id (text)", run.get("id"))
+    return dict(config)
 
 
 # --- history.csv -----------------------------------------------------------------------------

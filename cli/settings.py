@@ -41,10 +41,12 @@ __all__ = [
     "OUTPUT",
     "TRAINING",
     "Activation",
+    "ColorChoice",
     "DType",
     "LossChoice",
     "OptionInfo",
     "ScaleChoice",
+    "TaskChoice",
     "TrainSettings",
     "differences",
     "from_json",
@@ -54,8 +56,13 @@ __all__ = [
     "option_name",
     "optional",
     "parse_augment",
+    "glob_parser",
     "parse_batch_size",
+    "parse_columns",
+    "parse_delimiter",
+    "parse_init_from",
     "parse_hidden",
+    "parse_image_size",
     "resolve",
     "setting",
     "text",
@@ -94,6 +101,17 @@ class ScaleChoice(StrEnum):
     standard = "standard"
     minmax = "minmax"
     none = "none"
+
+
+class ColorChoice(StrEnum):
+    rgb = "rgb"
+    gray = "gray"
+
+
+class TaskChoice(StrEnum):
+    auto = "auto"
+    classification = "classification"
+    regression = "regression"
 
 
 # --- how a field becomes an option ---------------------------------------------------------------
@@ -284,6 +302,24 @@ def parse_augment(text: str) -> str:
     return cleaned
 
 
+def parse_image_size(text: str) -> tuple[int, int]:
+    """``"28"`` -> ``(28, 28)``; ``"32,48"`` -> ``(32, 48)`` (height, width).
+
+    Raises:
+        typer.BadParameter: not one or two whole numbers >= 1.
+    """
+    parts = [p.strip() for p in text.split(",")]
+    if not 1 <= len(parts) <= 2 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise usage_error("--image-size", f"expected a size like 28 or 32,48 (height,width), got {text!r}")
+    sizes = [int(p) for p in parts]
+    return (sizes[0], sizes[-1])
+
+
+def _image_size(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, tuple) or len(value) != 2 or not all(_is_whole(v, 1) for v in value):
+        raise usage_error(_option_of(attribute), f"expected (height, width) of whole numbers >= 1, got {value!r}")
+
+
 def parse_batch_size(text: str) -> int | str:
     """``"full"`` -> ``"full"`` (full-batch gradient descent); ``"32"`` -> 32.
 
@@ -296,6 +332,79 @@ def parse_batch_size(text: str) -> int | str:
     if not cleaned.isdigit() or int(cleaned) < 1:
         raise usage_error("--batch-size", f"expected 'full' or a whole number >= 1 (1 = stochastic), got {text!r}")
     return int(cleaned)
+
+
+def glob_parser(option: str) -> Callable[[str], tuple[str, ...]]:
+    """A parser of ``"conv*, dense_0"`` -> ``("conv*", "dense_0")``: parameter path globs for ``option``.
+
+    The parser raises typer.BadParameter for a text without a glob.
+    """
+
+    def parse(text: str) -> tuple[str, ...]:
+        globs = tuple(g.strip() for g in text.split(",") if g.strip())
+        if not globs:
+            raise usage_error(option, f"expected parameter path globs like conv*,dense_0, got {text!r}")
+        return globs
+
+    return parse
+
+
+def parse_init_from(text: str) -> str:
+    """``"runs/base:conv*"`` -> ``"/abs/runs/base:conv*"``, after checking that the run folder exists.
+
+    Raises:
+        typer.BadParameter: the folder is not a run folder (no checkpoint.npz), or an empty glob list.
+    """
+    from .planning import parse_init_from as split_init_from
+
+    folder, globs = split_init_from(text)
+    if not (folder / "checkpoint.npz").is_file():
+        raise usage_error(
+            "--init-from", f"{str(folder)!r} is not a run folder (it has no checkpoint.npz); give RUN[:GLOB,...]"
+        )
+    if text.rstrip().endswith(":") and not globs:
+        raise usage_error("--init-from", f"expected globs after ':' (e.g. {folder}:conv*), got {text!r}")
+    return str(folder.resolve()) + (":" + ",".join(globs) if globs else "")
+
+
+def _globs(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, tuple) or not value or not all(isinstance(g, str) and g for g in value):
+        raise usage_error(_option_of(attribute), f"expected parameter path globs like conv*,dense_0, got {value!r}")
+
+
+def parse_columns(text: str) -> tuple[str, ...]:
+    """``"id, name"`` -> ``("id", "name")``: CSV columns by header name or position from 1.
+
+    Raises:
+        typer.BadParameter: no column named.
+    """
+    columns = tuple(c.strip() for c in text.split(",") if c.strip())
+    if not columns:
+        raise usage_error("--drop", f"expected column names or positions like id,3, got {text!r}")
+    return columns
+
+
+def parse_delimiter(text: str) -> str:
+    """``"tab"`` or ``"\\t"`` -> a tab; any other single character as it is.
+
+    Raises:
+        typer.BadParameter: not one character.
+    """
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "space": " ", "pipe": "|"}
+    value = named.get(text.lower(), text)
+    if len(value) != 1 or value in "\r\n\"'":
+        raise usage_error("--delimiter", f"expected one character such as ';' or 'tab', got {text!r}")
+    return value
+
+
+def _column_list(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, tuple) or not value or not all(isinstance(c, str) and c for c in value):
+        raise usage_error(_option_of(attribute), f"expected column names or positions like id,3, got {value!r}")
+
+
+def _delimiter(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or len(value) != 1 or value in "\r\n\"'":
+        raise usage_error(_option_of(attribute), f"expected one character such as ';' or 'tab', got {value!r}")
 
 
 def _optimizer_help() -> str:
@@ -333,7 +442,84 @@ class TrainSettings:
         panel=DATA,
         resumable=True,
         default_text="the last column",
-        help="CSV only: the label column, by header name or 0-based index.",
+        help="CSV only: the label column, by header name or position counted from 1 (-1 = the last), as in "
+        "messages.",
+    )
+    drop: tuple[str, ...] | None = setting(
+        None,
+        converter=_as_widths,
+        validator=optional(_column_list),
+        panel=DATA,
+        resumable=True,
+        cli_type=str,
+        parse=parse_columns,
+        metavar="COL,...",
+        help="CSV only: columns to ignore, such as an ID column (header names or positions from 1).",
+    )
+    delimiter: str | None = setting(
+        None,
+        validator=optional(_delimiter),
+        panel=DATA,
+        resumable=True,
+        parse=parse_delimiter,
+        metavar="CHAR",
+        default_text="sniffed from the file (, tab ; |)",
+        help="CSV only: the cell separator; 'tab' for a tab.",
+    )
+    header: bool | None = setting(
+        None,
+        panel=DATA,
+        resumable=True,
+        default_text="detected",
+        help="CSV only: whether the first row holds column names.",
+    )
+    prefix: str | None = setting(
+        None,
+        validator=optional(text),
+        panel=DATA,
+        resumable=True,
+        metavar="PREFIX",
+        help="A folder of IDX files holding several pairs: which to use, e.g. train or t10k.",
+    )
+    task: str = setting(
+        "auto",
+        validator=one_of(TaskChoice),
+        panel=DATA,
+        cli_type=TaskChoice,
+        help="What the labels are: classification (classes) or regression (numbers to predict). auto: text "
+        "labels and integers with at most 20 distinct values (or exactly 0..k-1) are classes, other numbers "
+        "regression; the choice and its reason are printed. --loss mse means regression.",
+    )
+    scale_target: bool = setting(
+        False,
+        panel=DATA,
+        help="Scale the targets of a regression to mean 0, std 1 for training; predictions and metrics come back "
+        "in the original units.",
+    )
+    samples: int | None = setting(
+        None,
+        validator=optional(whole(1, hint="for example --samples 500")),
+        panel=DATA,
+        metavar="N",
+        default_text="the data set's own",
+        help="Built-in synthetic data only: samples per class (classification) or in all (regression).",
+    )
+    noise: float | None = setting(
+        None,
+        converter=_as_float,
+        validator=optional(number(0.0, hint="for example --noise 0.3")),
+        panel=DATA,
+        default_text="the data set's own",
+        help="Built-in synthetic data only: the noise level (the standard deviation of the noise, or of the "
+        "angle jitter for spiral).",
+    )
+    classes: int | None = setting(
+        None,
+        validator=optional(whole(2, hint="for example --classes 5")),
+        panel=DATA,
+        metavar="K",
+        default_text="the data set's own",
+        help="Built-in synthetic data with a class count only (spiral, blobs): the number of classes.",
     )
     seed: int = setting(
         0,
@@ -347,6 +533,32 @@ class TrainSettings:
         validator=number(0.0, 1.0, hint="0 turns validation off"),
         panel=DATA,
         help="Share of the samples held out for validation (stratified by class); 0 turns validation off.",
+    )
+    image_size: tuple[int, int] | None = setting(
+        None,
+        converter=_as_widths,
+        validator=optional(_image_size),
+        panel=DATA,
+        cli_type=str,
+        parse=parse_image_size,
+        metavar="H[,W]",
+        default_text="as found (all images must have one size)",
+        help="Image folders only: resize every image to this size (bilinear).",
+    )
+    color: str = setting(
+        "rgb",
+        validator=one_of(ColorChoice),
+        panel=DATA,
+        cli_type=ColorChoice,
+        help="Image folders only: read images as rgb (3 channels) or gray (1 channel).",
+    )
+    test_split: float = setting(
+        0.0,
+        converter=_as_float,
+        validator=number(0.0, 1.0, hint="0 keeps no test part"),
+        panel=DATA,
+        help="Share of the samples held out as a test part that training never sees (stratified, drawn before "
+        "the validation part); an image folder with train/ and test/ subfolders uses its own.",
     )
     scale: str = setting(
         "auto",
@@ -457,6 +669,53 @@ class TrainSettings:
         help="Augment every training batch of images, e.g. flip,rotate=15,shift=0.1,shear=10,zoom=0.1,fill=nearest "
         "(items: flip[=vertical|both], rotate, shift, shear, zoom, brightness, fill, value, interpolation).",
     )
+    init_from: str | None = setting(
+        None,
+        validator=optional(text),
+        panel=MODEL,
+        parse=parse_init_from,
+        metavar="RUN[:GLOB,...]",
+        default_text="fresh random weights",
+        help="Start from the weights of another run: all of them, or only the parameters the globs name "
+        "(e.g. runs/base:conv*), shape-checked. The run is read, never changed; its input scaling is reused. "
+        "Its --freeze is kept unless you give one.",
+    )
+    freeze: tuple[str, ...] | None = setting(
+        None,
+        converter=_as_widths,
+        validator=optional(_globs),
+        panel=MODEL,
+        cli_type=str,
+        parse=glob_parser("--freeze"),
+        metavar="GLOB,...",
+        help="Keep these parameters fixed (globs over parameter paths such as conv2d_0/w; a layer name takes "
+        "all its parameters); no gradients are computed below the lowest layer that learns.",
+    )
+    unfreeze: tuple[str, ...] | None = setting(
+        None,
+        converter=_as_widths,
+        validator=optional(_globs),
+        panel=MODEL,
+        cli_type=str,
+        parse=glob_parser("--unfreeze"),
+        metavar="GLOB,...",
+        help="Let these of the --freeze parameters learn again (fine-tuning), at --unfreeze-lr.",
+    )
+    unfreeze_lr: float | None = setting(
+        None,
+        converter=_as_float,
+        validator=optional(number(0.0, strict=True, hint="for example --unfreeze-lr 0.0001")),
+        panel=TRAINING,
+        default_text="--lr",
+        help="Learning rate of the parameters --unfreeze names (fine-tuning usually takes a small one).",
+    )
+    tol: float | None = setting(
+        None,
+        converter=_as_float,
+        validator=optional(number(0.0, strict=True, hint="for example --tol 0.001")),
+        panel=TRAINING,
+        help="Stop when the norm of the full-data gradient at the end of an epoch falls below this (converged).",
+    )
     early_stopping: int | None = setting(
         None,
         validator=optional(whole(1, hint="the patience is counted in epochs")),
@@ -470,6 +729,17 @@ class TrainSettings:
         panel=TRAINING,
         cli_type=DType,
         help="Floating-point type of the weights and data.",
+    )
+    threads: int | None = setting(
+        None,
+        validator=optional(whole(0, hint="for example --threads 2, or 0 for every core")),
+        panel=TRAINING,
+        metavar="N",
+        resumable=True,
+        default_text="1 (funcnn's thread policy)",
+        help="BLAS threads for the matrix products; 0 lets the BLAS library use every core. One thread is "
+        "the default because mini-batch products are small: more threads gain little on an idle machine and "
+        "can run many times slower when another program is busy. Needs threadpoolctl.",
     )
     checkpoint_every: int | None = setting(
         None,

@@ -3,15 +3,20 @@
 Nothing here does any maths: each example keeps its own gradients in view.
 matplotlib is optional; :func:`pyplot` imports it only when a plot is asked
 for and, if it is missing, says how to install it and lets the example go on.
+:func:`save_figure` writes a finished figure with funcnn's one atomic writer.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+from funcnn.io.atomic import atomic_write
 
 PLOT_HINT = 'matplotlib is not installed: no plot (pip install "funcnn[plot]")'
 
@@ -40,6 +45,21 @@ def pyplot() -> ModuleType | None:
         return None
     matplotlib.use("Agg")  # write files only; never open a window
     return importlib.import_module("matplotlib.pyplot")
+
+
+def save_figure(plt: ModuleType, fig: Any, path: Path) -> Path:
+    """Lay ``fig`` out, write it to ``path`` (format from the suffix), close it and say so.
+
+    The figure is drawn in memory and the file written atomically, so an
+    interrupted run never leaves half an image behind.
+    """
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png")
+    plt.close(fig)
+    atomic_write(path, buffer.getvalue())
+    print(f"plot written to {path}")
+    return path
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

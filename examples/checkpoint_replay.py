@@ -33,7 +33,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from _common import parser, pyplot, table
+from _common import parser, pyplot, save_figure, table
 from numpy.typing import NDArray
 
 import funcnn as fn
@@ -93,10 +93,7 @@ def plot(path: Path, curve: Curve, train_curve: Curve) -> None:
     left.legend(fontsize=8)
     right.plot(curve.epoch, 100 * curve.metrics["accuracy"], "^-")
     right.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"plot written to {path}")
+    save_figure(plt, fig, path)
 
 
 def run(args_seed: int, epochs: int, stop: int, every: int, run_dir: Path, plot_path: Path | None) -> Result:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from _common import parser, pyplot, table
+from _common import parser, pyplot, save_figure, table
 from numpy.typing import NDArray
 
 import funcnn as fn
@@ -103,9 +103,7 @@ def plot(path: Path, curves: Sequence[Curve]) -> None:
         ax.axvline(c.best_epoch, ls=":", color=ax.lines[-1].get_color())
     ax.set(xlabel="epoch", ylabel="validation RMSE", yscale="log", title="early stopping, degree-90 polynomial")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    print(f"figure written to {path}")
+    save_figure(plt, fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> Result:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from _common import parser, pyplot, table
+from _common import parser, pyplot, save_figure, table
 from numpy.typing import NDArray
 
 import funcnn as fn
@@ -169,9 +169,7 @@ def plot(path: Path, x: F64, t: F64, exact: F64, paths: dict[str, Trajectory]) -
     ax_paths.plot(*exact, "r*", ms=12, label="normal equation")
     ax_paths.set(xlabel="θ0 (intercept)", ylabel="θ1 (slope)", title="paths over the cost contours (first 20 epochs)")
     ax_paths.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    print(f"plot written to {path}")
+    save_figure(plt, fig, path)
 
 
 if __name__ == "__main__":

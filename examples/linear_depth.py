@@ -27,7 +27,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from _common import parser, pyplot, table
+from _common import parser, pyplot, save_figure, table
 from numpy.typing import NDArray
 
 import funcnn as fn
@@ -75,10 +75,7 @@ def plot(path: Path, nets: dict[str, tuple[fn.Sequential, fn.FrozenTree[np.float
         ax.scatter(X[:, 0], X[:, 1], c=T[:, 0], cmap="coolwarm", edgecolors="k", s=80, vmin=-0.25, vmax=1.25)
         ax.set(xlabel="x1", ylabel="x2", title=f"{name}: output over the plane")
         fig.colorbar(filled, ax=ax)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"plot written to {path}")
+    save_figure(plt, fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> Result:

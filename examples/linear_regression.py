@@ -27,7 +27,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from _common import parser, pyplot, table
+from _common import parser, pyplot, save_figure, table
 from numpy.typing import NDArray
 
 import funcnn as fn
@@ -141,10 +141,7 @@ def plot(path: Path, epoch_counts: tuple[int, ...], curves: dict[float, F64], ls
     ax.axhline(ls_mse, color="black", linestyle=":", label="least squares")
     ax.set(xlabel="epoch", ylabel="mean squared error", title="y = m x + b: learning rate × epochs", ylim=(1e-3, 1e3))
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"plot written to {path}")
+    save_figure(plt, fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> Result:

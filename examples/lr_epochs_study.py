@@ -33,7 +33,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from _common import parser, pyplot, table
+from _common import parser, pyplot, save_figure, table
 from numpy.typing import NDArray
 
 import funcnn as fn
@@ -119,10 +119,7 @@ def heat_maps(path: Path, neuron: Study, classifier: Study) -> None:
         ax.set(xticks=range(len(s.epochs)), xticklabels=[str(e) for e in s.epochs], xlabel="epochs",
                yticks=range(len(s.learning_rates)), yticklabels=[f"{lr:g}" for lr in s.learning_rates],
                ylabel="learning rate", title=title)  # fmt: skip
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"heat maps written to {path}")
+    save_figure(plt, fig, path)
 
 
 def best(results: tune.SweepResults) -> tuple[float, int]:

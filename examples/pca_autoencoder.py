@@ -39,7 +39,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from _common import parser, pyplot, table
+from _common import parser, pyplot, save_figure, table
 from numpy.typing import NDArray
 
 import funcnn as fn
@@ -94,10 +94,7 @@ def plot(path: Path, cost: F64, pca_error: float, centred: F64, pcs: F64, d: F64
         right.plot([0, u[0]], [0, u[1]], lw=2, label=f"decoder direction {j + 1}")
     right.set(xlabel="PC 1", ylabel="PC 2", title="the data and the learned directions", aspect="equal")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"plot written to {path}")
+    save_figure(plt, fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> Result:

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from _common import parser, pyplot, table
+from _common import parser, pyplot, save_figure, table
 from numpy.typing import NDArray
 
 import funcnn as fn
@@ -200,10 +200,7 @@ def plot(
         right.plot(sizes, [v for _, v in curve], "s" + style, label=f"{name}: validation")
     right.set(xscale="log", yscale="log", xlabel="training-set size", ylabel="MSE", title="learning curves")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"plot written to {path}")
+    save_figure(plt, fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> Result:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from _common import parser, pyplot, table
+from _common import parser, pyplot, save_figure, table
 from numpy.typing import NDArray
 
 import funcnn as fn
@@ -87,10 +87,7 @@ def plot(path: Path, paths: list[tuple[list[tuple[float, float]], list[tuple[flo
     ax.plot(3.0, -1.0, "r*", ms=12, label="the line through both samples")
     ax.set(xlabel="m", ylabel="b", title="one input cannot pin down both m and b")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"plot written to {path}")
+    save_figure(plt, fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> Result:

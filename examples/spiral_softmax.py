@@ -29,7 +29,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from _common import parser, pyplot
+from _common import parser, pyplot, save_figure
 from numpy.typing import NDArray
 
 import funcnn as fn
@@ -67,10 +67,7 @@ def plot(path: Path, params: fn.FrozenTree[np.float64], x: F64, labels: NDArray[
     ax.contourf(gx, gy, classes.reshape(gx.shape), levels=[-0.5, 0.5, 1.5, 2.5], alpha=0.3, cmap="brg")
     ax.scatter(x[:, 0], x[:, 1], c=labels, s=12, cmap="brg", edgecolors="k", linewidths=0.3)
     ax.set(title="spiral: decision regions of the 2-64-64-3 network", aspect="equal")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    print(f"plot written to {path}")
+    save_figure(plt, fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> Result:

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from _common import pyplot, table
+from _common import pyplot, save_figure, table
 from numpy.typing import NDArray
 
 import funcnn as fn
@@ -234,9 +234,7 @@ def plot(runs: Runs, path: Path) -> None:
     acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy (digits 5-9)")
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="loss", yscale="log")
     acc_ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    print(f"wrote {path}")
+    save_figure(plt, fig, path)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -32,6 +32,7 @@ from funcnn.errors import (
     FuncnnError,
     MissingRngError,
     NonFiniteLossError,
+    RunLockedError,
     ShapeError,
     TreeStructureError,
 )
@@ -92,6 +93,7 @@ from funcnn.metrics import (
     mae,
     mse,
     precision_recall_f1,
+    predict_proba,
     r2,
     rmse,
 )
@@ -152,6 +154,7 @@ from funcnn.schedules import (
     step_schedule,
     warmup_schedule,
 )
+from funcnn.thread_policy import ThreadLimits, threads
 from funcnn.training import (
     History,
     TrainState,
@@ -258,9 +261,11 @@ __all__ = [
     "RMSProp",
     "ReLU",
     "Report",
+    "RunLockedError",
     "SGD",
     "Schedule",
     "Sequential",
+    "ThreadLimits",
     "ShapeError",
     "Sigmoid",
     "Softmax",
@@ -329,6 +334,7 @@ __all__ = [
     "precision_recall_f1",
     "partition",
     "predict",
+    "predict_proba",
     "r2",
     "register_kind",
     "replay",
@@ -345,6 +351,7 @@ __all__ = [
     "split_validation",
     "step_schedule",
     "thaw",
+    "threads",
     "to_config",
     "train",
     "train_epochs",

@@ -13,8 +13,8 @@ def main() -> None:
     """Run the ``funcnn`` command line with the arguments of this process."""
     # Imported by name: an editable install maps funcnn_cli to cli/ with an import hook that
     # type checkers do not follow, and the library must not depend on the command line's types.
-    command_line = importlib.import_module("funcnn_cli.main")
-    command_line.app(prog_name="funcnn")
+    command_line = importlib.import_module("funcnn_cli.entry")  # signal handlers first, then the app
+    command_line.main()
 
 
 if __name__ == "__main__":

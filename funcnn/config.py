@@ -43,6 +43,7 @@ from typing import TypeAlias, TypeGuard
 import attrs
 
 from funcnn.errors import ConfigError
+from funcnn.io import bounded
 from funcnn.layers.base import Layer
 from funcnn.network import Sequential
 from funcnn.registry import kind_of, registered, spec_kinds, unregistered_message
@@ -354,6 +355,9 @@ def model_from_config(config: Mapping[str, object]) -> Layer:
     return spec
 
 
+MAX_CONFIG_BYTES = 16 << 20  # a model file describes layers; it holds no arrays
+
+
 def read_config_file(path: str | Path) -> dict[str, JSON]:
     """The plain data in a ``.toml`` or ``.json`` file (a table/object at top level).
 
@@ -365,15 +369,23 @@ def read_config_file(path: str | Path) -> dict[str, JSON]:
     suffix = p.suffix.lower()
     if suffix not in (".toml", ".json"):
         raise ConfigError(f"{p}: expected a .toml or .json file, got suffix {p.suffix!r}")
+    if p.exists() and not p.is_file():  # a FIFO or a device would block or never end
+        raise ConfigError(f"{p}: not a regular file; give a .toml or .json file")
     try:
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: {p.stat().st_size} bytes, more than a model file may hold ({MAX_CONFIG_BYTES})")
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read the file: {e}") from None
     data: object
     try:
         data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+        bounded.check_depth(data)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"{p}: not valid {suffix[1:].upper()}: {e}") from None
+    except (RecursionError, ValueError) as e:
+        why = str(e) if isinstance(e, ValueError) else f"nested more than {bounded.MAX_DEPTH} levels deep"
+        raise ConfigError(f"{p}: {why}; a model file nests a few tables, not hundreds") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a table/object at the top level, got {type(data).__name__}")
     return _plain(data, p)

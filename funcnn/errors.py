@@ -16,6 +16,7 @@ __all__ = [
     "FuncnnError",
     "MissingRngError",
     "NonFiniteLossError",
+    "RunLockedError",
     "ShapeError",
     "TreeStructureError",
 ]
@@ -63,6 +64,19 @@ class CheckpointError(FuncnnError, ValueError):
 
     The message names the file and the problem. Nothing is loaded partially.
     """
+
+
+class RunLockedError(FuncnnError, RuntimeError):
+    """A run folder is claimed by another process (or a killed process left its lock).
+
+    ``owner`` is who holds the lock (a :class:`funcnn.io.lock.LockOwner`, or None
+    when unknown); ``stale`` is True when that process is known to be gone.
+    """
+
+    def __init__(self, message: str, *, owner: object = None, stale: bool = False) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.stale = stale
 
 
 class ConfigError(FuncnnError, ValueError):

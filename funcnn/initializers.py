@@ -114,51 +114,60 @@ class Uniform:
         return generator(key).uniform(self.low, self.high, size=shape).astype(dtype)
 
 
+class _FanScaled:
+    """The shared base of the fan-scaled initialisers: a :class:`Normal` or :class:`Uniform` sized by the fans.
+
+    A subclass states its ``kind`` and :meth:`distribution`, the initialiser
+    its ``(fan_in, fan_out)`` give; the draw is that initialiser's, bit for bit.
+    """
+
+    __slots__ = ()
+    __repr__ = short_repr
+
+    def distribution(self, fan_in: int, fan_out: int) -> Initializer:
+        raise NotImplementedError
+
+    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
+        return self.distribution(*_fans(shape))(key, shape, dtype)
+
+
 @attrs.frozen(repr=False)
-class GlorotUniform:
+class GlorotUniform(_FanScaled):
     """Uniform(-a, a) with ``a = sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio, 2010)."""
 
-    __repr__ = short_repr
     kind: ClassVar[str] = "glorot_uniform"
 
-    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
-        fan_in, fan_out = _fans(shape)
+    def distribution(self, fan_in: int, fan_out: int) -> Uniform:
         limit = math.sqrt(6.0 / (fan_in + fan_out))
-        return generator(key).uniform(-limit, limit, size=shape).astype(dtype)
+        return Uniform(-limit, limit)
 
 
 @attrs.frozen(repr=False)
-class GlorotNormal:
+class GlorotNormal(_FanScaled):
     """Normal(0, 2 / (fan_in + fan_out))."""
 
-    __repr__ = short_repr
     kind: ClassVar[str] = "glorot_normal"
 
-    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
-        fan_in, fan_out = _fans(shape)
-        return generator(key).normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=shape).astype(dtype)
+    def distribution(self, fan_in: int, fan_out: int) -> Normal:
+        return Normal(math.sqrt(2.0 / (fan_in + fan_out)))
 
 
 @attrs.frozen(repr=False)
-class HeNormal:
+class HeNormal(_FanScaled):
     """Normal(0, 2 / fan_in) (He et al., 2015), suited to ReLU layers."""
 
-    __repr__ = short_repr
     kind: ClassVar[str] = "he_normal"
 
-    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
-        fan_in, _ = _fans(shape)
-        return generator(key).normal(0.0, math.sqrt(2.0 / fan_in), size=shape).astype(dtype)
+    def distribution(self, fan_in: int, fan_out: int) -> Normal:
+        return Normal(math.sqrt(2.0 / fan_in))
 
 
 @attrs.frozen(repr=False)
-class HeUniform:
+class HeUniform(_FanScaled):
     """Uniform(-a, a) with ``a = sqrt(6 / fan_in)``."""
 
-    __repr__ = short_repr
     kind: ClassVar[str] = "he_uniform"
 
-    def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
-        fan_in, _ = _fans(shape)
+    def distribution(self, fan_in: int, fan_out: int) -> Uniform:
         limit = math.sqrt(6.0 / fan_in)
-        return generator(key).uniform(-limit, limit, size=shape).astype(dtype)
+        return Uniform(-limit, limit)

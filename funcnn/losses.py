@@ -136,7 +136,18 @@ class MSE:
 
 
 @attrs.frozen(repr=False)
-class BinaryCrossEntropy:
+class _CrossEntropy:
+    """The fields every cross-entropy shares (``from_logits``, ``reduction``); a classifier's loss."""
+
+    __repr__ = short_repr
+
+    classifier: ClassVar[bool] = True
+    from_logits: bool = False
+    reduction: Reduction = attrs.field(default="mean", validator=_check_reduction)
+
+
+@attrs.frozen(repr=False)
+class BinaryCrossEntropy(_CrossEntropy):
     """``-mean(t log p + (1 - t) log(1 - p))`` over all elements; targets in [0, 1].
 
     ``from_logits=False``: ``y`` are probabilities, clipped away from 0 and 1.
@@ -146,12 +157,7 @@ class BinaryCrossEntropy:
     the per-sample sums, or ``"sum"``) sets the divisor, as in the module's table.
     """
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "binary_cross_entropy"
-    classifier: ClassVar[bool] = True
-    from_logits: bool = False
-    reduction: Reduction = attrs.field(default="mean", validator=_check_reduction)
 
     def check_targets(self, y: Array[FloatT], t: NDArray[np.generic]) -> Array[FloatT]:
         if t.ndim == y.ndim - 1 and y.shape[-1] == 1 and t.shape == y.shape[:-1]:
@@ -175,7 +181,7 @@ class BinaryCrossEntropy:
 
 
 @attrs.frozen(repr=False)
-class CategoricalCrossEntropy:
+class CategoricalCrossEntropy(_CrossEntropy):
     """``-(1/batch) Σ_i Σ_k t_ik log p_ik`` for ``y: (batch, classes)``.
 
     Targets are one-hot (or soft) rows ``(batch, classes)`` or integer labels
@@ -185,12 +191,7 @@ class CategoricalCrossEntropy:
     ``reduction="sum"`` drops the ``1/batch``; ``"mean"`` and ``"batch_mean"`` are the same.
     """
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "categorical_cross_entropy"
-    classifier: ClassVar[bool] = True
-    from_logits: bool = False
-    reduction: Reduction = attrs.field(default="mean", validator=_check_reduction)
 
     def check_targets(self, y: Array[FloatT], t: NDArray[np.generic]) -> Array[FloatT]:
         if y.ndim != 2:

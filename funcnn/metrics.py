@@ -38,7 +38,7 @@ from funcnn._typing import FloatT
 from funcnn.errors import ShapeError
 from funcnn.layers.activations import sigmoid, softmax
 from funcnn.layers.base import Layer
-from funcnn.losses import Loss, is_classifier
+from funcnn.losses import BinaryCrossEntropy, CategoricalCrossEntropy, Loss, is_classifier
 from funcnn.network import predict
 from funcnn.tree import FrozenTree
 
@@ -54,6 +54,7 @@ __all__ = [
     "metric_names",
     "mse",
     "precision_recall_f1",
+    "predict_proba",
     "r2",
     "rmse",
     "predicted_labels",
@@ -63,6 +64,10 @@ __all__ = [
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
+
+
+def _optional_names(value: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(str(v) for v in value)
 
 
 def _readonly(a: NDArray[np.generic]) -> NDArray[np.generic]:
@@ -128,6 +133,41 @@ def probabilities(loss: Loss, y: NDArray[FloatT]) -> NDArray[FloatT]:
     return np.concatenate([1 - p, p], axis=1)
 
 
+def _last_kind(model: Layer) -> str:
+    layers = getattr(model, "layers", None)
+    while layers:
+        model = layers[-1]
+        layers = getattr(model, "layers", None)
+    return str(getattr(model, "kind", ""))
+
+
+def predict_proba(
+    model: Layer, params: FrozenTree[FloatT], x: object, *, loss: Loss | None = None, batch_size: int | None = None
+) -> NDArray[FloatT]:
+    """Class probabilities ``(n, classes)`` of a classifier for inputs ``x: (n, *in_shape)``, rows summing to 1.
+
+    Whatever the loss's ``from_logits``: with ``loss``, its ``from_logits``
+    says what the outputs are; without, a model ending in ``Softmax`` or
+    ``Sigmoid`` outputs probabilities and any other outputs logits. One output
+    column (a binary classifier) becomes two, ``1 - p`` and ``p``.
+
+    >>> import numpy as np, funcnn as fn
+    >>> model = fn.Sequential(fn.Dense(3))
+    >>> params = fn.freeze({"dense_0": {"w": np.eye(2, 3), "b": np.zeros(3)}})
+    >>> p = predict_proba(model, params, np.array([[1.0, 0.0]]))
+    >>> p.shape, bool(np.isclose(p.sum(), 1.0)), int(p.argmax())
+    ((1, 3), True, 0)
+    """
+    y = predict(model, params, x, batch_size=batch_size)
+    if loss is None:
+        from_logits = _last_kind(model) not in ("softmax", "sigmoid")
+        width = y.shape[1] if y.ndim == 2 else 1
+        loss = BinaryCrossEntropy(from_logits=from_logits) if width == 1 else CategoricalCrossEntropy(
+            from_logits=from_logits
+        )
+    return probabilities(loss, y)
+
+
 def predicted_labels(loss: Loss, y: NDArray[FloatT]) -> IntArray:
     """``(n,)`` predicted classes from a classifier's outputs (arg-max, or the 0.5 threshold)."""
     return to_labels(y, from_logits=bool(getattr(loss, "from_logits", False)))
@@ -191,6 +231,22 @@ class ClassificationReport:
     """
 
     confusion: IntArray = attrs.field(eq=False)
+    class_names: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_names)
+
+    def __attrs_post_init__(self) -> None:
+        k = self.confusion.shape[0]
+        if self.class_names is not None and len(self.class_names) != k:
+            raise ValueError(
+                f"ClassificationReport: {len(self.class_names)} class names for a {k}x{k} confusion matrix; "
+                f"give one name per class"
+            )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The class names, or ``'0'``, ``'1'``, ... when none were given."""
+        if self.class_names is not None:
+            return self.class_names
+        return tuple(str(i) for i in range(self.confusion.shape[0]))
 
     @property
     def support(self) -> IntArray:
@@ -244,6 +300,7 @@ class ClassificationReport:
     def to_dict(self) -> dict[str, object]:
         """A JSON-able dict (lists and floats)."""
         return {
+            "class_names": list(self.names),
             "confusion_matrix": self.confusion.tolist(),
             "per_class": {
                 "precision": self.precision.tolist(),
@@ -256,17 +313,21 @@ class ClassificationReport:
         }
 
     def __str__(self) -> str:
-        k = self.confusion.shape[0]
-        width = max(5, len(str(int(self.confusion.max(initial=0)))) + 1, len(str(k - 1)) + 1)
+        k, names = self.confusion.shape[0], self.names
+        width = max(5, len(str(int(self.confusion.max(initial=0)))) + 1, *(len(n) + 1 for n in names))
+        label = max(9, *(len(n) for n in names))
         lines = ["confusion matrix (rows: true class, columns: predicted class)"]
-        lines.append("      " + "".join(f"{j:>{width}}" for j in range(k)))
-        lines += [f"{i:>5} " + "".join(f"{c:>{width}}" for c in row) for i, row in enumerate(self.confusion.tolist())]
-        lines.append(f"{'class':>9} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}")
+        lines.append(" " * (label + 1) + "".join(f"{n:>{width}}" for n in names))
+        rows = self.confusion.tolist()
+        lines += [f"{names[i]:<{label}} " + "".join(f"{c:>{width}}" for c in row) for i, row in enumerate(rows)]
+        lines += ["", f"{'class':<{label}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}"]
         p, r, f, s = self.precision, self.recall, self.f1, self.support
-        lines += [f"{i:>9} {p[i]:>9.4f} {r[i]:>9.4f} {f[i]:>9.4f} {s[i]:>9}" for i in range(k)]
+        lines += [f"{names[i]:<{label}} {p[i]:>9.4f} {r[i]:>9.4f} {f[i]:>9.4f} {s[i]:>9}" for i in range(k)]
         total = int(s.sum())
         for name, avg in (("macro avg", self.macro), ("micro avg", self.micro)):
-            lines.append(f"{name:>9} {avg['precision']:>9.4f} {avg['recall']:>9.4f} {avg['f1']:>9.4f} {total:>9}")
+            lines.append(
+                f"{name:<{label}} {avg['precision']:>9.4f} {avg['recall']:>9.4f} {avg['f1']:>9.4f} {total:>9}"
+            )
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -274,10 +335,21 @@ class ClassificationReport:
 
 
 def classification_report(
-    y: object, t: object, *, num_classes: int | None = None, from_logits: bool = False
+    y: object,
+    t: object,
+    *,
+    num_classes: int | None = None,
+    from_logits: bool = False,
+    class_names: Sequence[str] | None = None,
 ) -> ClassificationReport:
-    """Confusion matrix with per-class precision/recall/F1 and their macro and micro averages."""
-    return ClassificationReport(confusion_matrix(y, t, num_classes=num_classes, from_logits=from_logits))
+    """Confusion matrix with per-class precision/recall/F1 and their macro and micro averages.
+
+    ``class_names`` (one per class, in label order) label the rows when printed
+    and fix the number of classes, so a data set holding only some classes still
+    gets the model's full table.
+    """
+    k = num_classes if num_classes is not None else (None if class_names is None else len(class_names))
+    return ClassificationReport(confusion_matrix(y, t, num_classes=k, from_logits=from_logits), class_names)
 
 
 def precision_recall_f1(
@@ -442,6 +514,7 @@ def evaluate(
     loss: Loss,
     metrics: Sequence[str] | None = None,
     batch_size: int | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> Report:
     """Run ``model`` in inference mode on ``x`` and score it against targets ``y``.
 
@@ -466,6 +539,9 @@ def evaluate(
             to read binary outputs).
         metrics: metric names (see :func:`metric_names`).
         batch_size: rows per inference pass (None: chosen by memory).
+        class_names: classification: the name of each class in label order;
+            the report prints them and has one row per class even when ``y``
+            holds only some classes.
 
     >>> import numpy as np, funcnn as fn
     >>> model = fn.Sequential(fn.Dense(2))
@@ -484,5 +560,7 @@ def evaluate(
     targets = np.asarray(y)
     cost, _ = loss.value_and_grad(y_pred, loss.check_targets(y_pred, targets))
     values = {n: metric(n, y_pred, targets, from_logits=from_logits) for n in names}
-    classes = classification_report(y_pred, targets, from_logits=from_logits) if is_cls else None
+    classes = (
+        classification_report(y_pred, targets, from_logits=from_logits, class_names=class_names) if is_cls else None
+    )
     return Report(int(y_pred.shape[0]), loss.kind, float(cost), values, classes)

@@ -26,7 +26,7 @@ from funcnn._typing import Array, FloatT, Shape
 from funcnn.errors import MissingRngError, ShapeError, TreeStructureError
 from funcnn.layers.base import Layer, no_dx
 from funcnn.rng import Key, fold_in
-from funcnn.threads import compute_threads
+from funcnn.thread_policy import compute_threads
 from funcnn.tree import FrozenTree, tree_dtype, tree_flatten, tree_leaves
 
 __all__ = [
@@ -336,7 +336,7 @@ def predict(
     computation whatever the batch, but BLAS sums a product in an order that
     depends on the number of rows, so outputs of different batch sizes agree to
     float rounding (a few units in the last place), not bit for bit. Runs with
-    funcnn's BLAS thread policy (:mod:`funcnn.threads`).
+    funcnn's BLAS thread policy (:mod:`funcnn.thread_policy`).
 
     >>> import numpy as np, funcnn as fn
     >>> model = fn.Sequential(fn.Dense(2))

@@ -183,7 +183,34 @@ def _buffer(state: OptState[FloatT], name: str, optimizer: object) -> FrozenTree
 LeafStep: TypeAlias = Callable[..., tuple[NDArray[FloatT], ...]]
 
 
-class _FusedOptimizer:
+class _OneRoutine:
+    """An optimizer whose ``update`` and ``fused_step`` are one routine, ``_run(..., fused)``.
+
+    ``_run(grads, state, params, fused)`` returns ``(updates, state)``, or with
+    ``fused=True`` ``(new_params, state)``: the same bits as
+    ``apply_updates(params, updates)``.
+    """
+
+    __slots__ = ()
+
+    def update(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        return self._run(grads, state, params, False)
+
+    def fused_step(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
+        return self._run(grads, state, params, True)
+
+    @abc.abstractmethod
+    def _run(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]: ...
+
+
+class _FusedOptimizer(_OneRoutine):
     """An optimizer written as its buffer names plus one per-leaf step.
 
     A subclass names its buffers once, in ``buffers`` (``("mu", "nu")``; each
@@ -212,17 +239,6 @@ class _FusedOptimizer:
         if not names:
             return OptState(0)
         return OptState(0, FrozenTree({name: _zeros(params, self._fill(name)) for name in names}))
-
-    def update(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        return self._run(grads, state, params, False)
-
-    def fused_step(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        """``update`` and :func:`apply_updates` fused: ``(new_params, state)``, the same bits."""
-        return self._run(grads, state, params, True)
 
     def _run(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT], fused: bool

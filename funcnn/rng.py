@@ -25,7 +25,7 @@ import hashlib
 import attrs
 import numpy as np
 
-__all__ = ["Key", "fold_in", "generator", "key", "split"]
+__all__ = ["Key", "check_key", "fold_in", "generator", "key", "split"]
 
 # Every derivation appends a (tag, value) pair, so split children, folded-in
 # integers and folded-in strings can never collide with one another.
@@ -82,8 +82,24 @@ def key(seed: int) -> Key:
     return Key(int(seed))
 
 
+def check_key(k: object, where: str) -> Key:
+    """``k`` itself if it is a :class:`Key`; otherwise a TypeError that shows how to make one.
+
+    >>> check_key(0, "train(key=...)")
+    Traceback (most recent call last):
+    ...
+    TypeError: train(key=...): expected a funcnn Key such as fn.key(0), got int 0
+    """
+    if not isinstance(k, Key):
+        shown = repr(k) if len(repr(k)) <= 40 else repr(k)[:37] + "..."
+        hint = f"fn.key({k})" if isinstance(k, int) and not isinstance(k, bool) and k >= 0 else "fn.key(0)"
+        raise TypeError(f"{where}: expected a funcnn Key such as {hint}, got {type(k).__name__} {shown}")
+    return k
+
+
 def split(k: Key, n: int = 2) -> tuple[Key, ...]:
     """``n`` independent children of ``k`` (a pure function of ``k`` and ``n``)."""
+    check_key(k, "split(key, n)")
     if n < 1:
         raise ValueError(f"split(key, n): n must be >= 1, got n={n}")
     return tuple(Key(k.seed, k.path + (_TAG_SPLIT, i)) for i in range(n))
@@ -100,6 +116,7 @@ def _digest(text: str) -> int:
 
 def fold_in(k: Key, data: int | str) -> Key:
     """The child of ``k`` named by ``data`` (a non-negative int or a string)."""
+    check_key(k, "fold_in(key, data)")
     if isinstance(data, str):
         return Key(k.seed, k.path + (_TAG_STR, _digest(data)))
     if isinstance(data, bool) or not isinstance(data, int | np.integer):
@@ -111,4 +128,5 @@ def fold_in(k: Key, data: int | str) -> Key:
 
 def generator(k: Key) -> np.random.Generator:
     """A fresh numpy Generator seeded by ``k``; use it locally and drop it."""
+    check_key(k, "generator(key)")
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(k.seed, spawn_key=k.path)))

@@ -42,9 +42,9 @@ from funcnn.losses import Loss
 from funcnn.metrics import metric, metric_names
 from funcnn.network import Sequential, predict
 from funcnn.optim import Optimizer, OptState, apply_step, sgd
-from funcnn.rng import Key, fold_in
+from funcnn.rng import Key, check_key, fold_in
 from funcnn.schedules import Schedule, number, real
-from funcnn.threads import compute_threads
+from funcnn.thread_policy import compute_threads
 from funcnn.transfer import frozen_layers
 from funcnn.transforms import global_norm
 from funcnn.tree import FrozenTree, tree_dtype
@@ -157,7 +157,12 @@ class TrainState(Generic[FloatT]):
         tol: float | None = None,
         augment: Augmentation | None = None,
     ) -> TrainState[FloatT]:
-        """A state at epoch 0 with a freshly initialised optimizer state."""
+        """A state at epoch 0 with a freshly initialised optimizer state.
+
+        Raises:
+            TypeError: ``key`` is not a :class:`~funcnn.rng.Key` (e.g. ``key=0``; use ``fn.key(0)``).
+        """
+        check_key(key, "TrainState.create(key=...)")
         if sampling == "with_replacement" and not shuffle:
             raise ValueError("train: sampling='with_replacement' draws at random; it cannot be used with shuffle=False")
         return cls(
@@ -330,7 +335,7 @@ def _run(
         batches = epoch_batches(state.key, n, state.batch_size, epoch, shuffle=state.shuffle, sampling=state.sampling)
         n_batches = 1 if batches is None else len(batches)
         seen: list[tuple[Array[FloatT], Array[FloatT]]] = []  # (outputs, targets) of the passes, for metrics
-        # BLAS threads by funcnn's policy (funcnn.threads), never held across a
+        # BLAS threads by funcnn's policy (funcnn.thread_policy), never held across a
         # yield: once per epoch, or once per step when every step is yielded.
         epoch_threads = contextlib.nullcontext() if per_step else compute_threads()
         bad_cost: float | None = None
@@ -433,17 +438,28 @@ def fit(
     train_metrics: TrainMetrics = "passes",
     eval_batch_size: int | None = None,
 ) -> TrainState[FloatT]:
-    """Run ``state`` on to ``epochs`` epochs in total (or until it stops) and return the final state.
+    """Run ``state`` on to ``epochs`` epochs **in total** (or until it stops) and return the final state.
 
-    This is how a run continues: pass a state from a former run (a saved
-    checkpoint, or the result of :func:`train`) and a larger ``epochs``.
+    ``epochs`` is the total to reach, not a number of further epochs: a state
+    at epoch 40 with ``epochs=50`` trains 10 more. This is how a run continues:
+    pass a state from a former run (a saved checkpoint, or the result of
+    :func:`train`) and a larger ``epochs``.
     ``observer(state)`` is called after each epoch (its result is ignored).
     With early stopping (``state.patience`` set) and ``restore_best``, the
     returned state's ``params`` are the best epoch's (see
     :meth:`TrainState.restore_best`), however the run ended. A state that is
     already finished is returned as it is. ``train_metrics`` and
     ``eval_batch_size`` are those of :func:`train_epochs`.
+
+    Raises:
+        ValueError: nothing to do: ``epochs`` is not more than ``state.epoch`` for
+            a state that has not stopped (the message gives the total to ask for).
     """
+    if not state.stopped and epochs <= state.epoch:
+        raise ValueError(
+            f"fit: the state is already at epoch {state.epoch} and epochs={epochs} is the total to reach, not a "
+            f"number of further epochs; for {epochs} more, pass epochs={state.epoch + epochs}"
+        )
     final = state
     for final in train_epochs(
         state, x, y, epochs=epochs, validation=validation, on_nonfinite=on_nonfinite,

@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 from funcnn._spec import short_repr
 from funcnn._typing import FloatT
 from funcnn.errors import TreeStructureError
-from funcnn.optim import Optimizer, OptState, apply_step
+from funcnn.optim import Optimizer, OptState, _OneRoutine, apply_step
 from funcnn.tree import FrozenTree, tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["Frozen", "Partition", "frozen", "frozen_layers", "graft", "partition"]
@@ -110,13 +110,15 @@ def _check_rules(instance: Partition, attribute: attrs.Attribute[Rules], value: 
 
 
 @attrs.frozen(repr=False)
-class Partition:
+class Partition(_OneRoutine):
     """An optimizer made of per-glob optimizers; see :func:`partition`.
 
     ``rules`` pairs each glob with its optimizer, in order. The state's
     buffers nest rule ``i``'s buffers under ``"p{i}"`` (rules without buffers,
     such as :class:`Frozen`, have no entry); those buffers mirror only the
-    leaves rule ``i`` claims.
+    leaves rule ``i`` claims. ``update`` gives each rule's updates for its
+    leaves (zeros for frozen ones; grads of frozen leaves may be absent);
+    ``fused_step`` takes each rule's step, and frozen leaves stay the same arrays.
     """
 
     __repr__ = short_repr
@@ -207,18 +209,6 @@ class Partition:
             if len(sub.buffers):
                 buffers[name] = sub.buffers
         return tree_unflatten(out), OptState(state.count + 1, FrozenTree(buffers))
-
-    def update(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        """Each rule's updates for its leaves (zeros for frozen ones); grads of frozen leaves may be absent."""
-        return self._run(grads, state, params, False)
-
-    def fused_step(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        """``(new_params, state)``: each rule's step; frozen leaves are the same arrays as before."""
-        return self._run(grads, state, params, True)
 
 
 def frozen() -> Frozen:

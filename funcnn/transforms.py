@@ -83,8 +83,37 @@ def _penalised(params: FrozenTree[FloatT], include_bias: bool) -> list[Array[Flo
     return [a for path, a in tree_flatten(params).items() if include_bias or path.split("/")[-1] not in BIAS_NAMES]
 
 
+class _WeightPenalty(Penalty):
+    """The shared base of the penalties: stateless, each weight's gradient plus the penalty's own.
+
+    A subclass has an ``include_bias`` field and writes :meth:`_add_gradient`,
+    ``(w, g) -> g + d(penalty)/dw`` for one penalised leaf (a new array);
+    leaves named in ``BIAS_NAMES`` keep their gradient unless ``include_bias``.
+    """
+
+    __slots__ = ()
+    include_bias: bool
+
+    def _add_gradient(self, p: Array[FloatT], g: Array[FloatT]) -> Array[FloatT]:
+        raise NotImplementedError
+
+    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
+        return _stateless_init(params)
+
+    def update(
+        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
+    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
+        skip = frozenset() if self.include_bias else BIAS_NAMES
+
+        def leaf(name: str, p: Array[FloatT], g: Array[FloatT]) -> tuple[Array[FloatT]]:
+            return (g,) if name in skip else (self._add_gradient(p, g),)
+
+        (new,) = map_mirrored(leaf, 1, params, grads, leaf_names=True)
+        return new, OptState(state.count + 1, state.buffers)
+
+
 @attrs.frozen(repr=False)
-class L2(Penalty):
+class L2(_WeightPenalty):
     """Ridge: adds ``alpha * w`` to the gradient of each weight (``alpha/2 Σ w²`` to the cost)."""
 
     __repr__ = short_repr
@@ -93,23 +122,10 @@ class L2(Penalty):
     alpha: float = attrs.field(converter=real, validator=number(ge=0))
     include_bias: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
-    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
-        return _stateless_init(params)
-
-    def update(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        alpha, skip = self.alpha, frozenset() if self.include_bias else BIAS_NAMES
-
-        def leaf(name: str, p: Array[FloatT], g: Array[FloatT]) -> tuple[Array[FloatT]]:
-            if name in skip:
-                return (g,)
-            u = p * alpha
-            u += g
-            return (u,)
-
-        (new,) = map_mirrored(leaf, 1, params, grads, leaf_names=True)
-        return new, OptState(state.count + 1, state.buffers)
+    def _add_gradient(self, p: Array[FloatT], g: Array[FloatT]) -> Array[FloatT]:
+        u = p * self.alpha
+        u += g
+        return u
 
     def penalty(self, params: FrozenTree[FloatT]) -> float:
         """The cost term ``alpha/2 * Σ w²`` over the penalised leaves."""
@@ -117,7 +133,7 @@ class L2(Penalty):
 
 
 @attrs.frozen(repr=False)
-class L1(Penalty):
+class L1(_WeightPenalty):
     """Lasso: adds ``alpha * sign(w)`` to the gradient of each weight (``alpha Σ |w|`` to the cost).
 
     This is the subgradient; with a decaying learning rate, irrelevant weights
@@ -133,26 +149,18 @@ class L1(Penalty):
     include_bias: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     proximal: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
-    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
-        return _stateless_init(params)
+    def _add_gradient(self, p: Array[FloatT], g: Array[FloatT]) -> Array[FloatT]:
+        u = np.sign(p)
+        u *= self.alpha
+        u += g
+        return u
 
     def update(
         self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
     ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
         if self.proximal:  # the penalty acts after the step, in prox()
             return grads, OptState(state.count + 1, state.buffers)
-        alpha, skip = self.alpha, frozenset() if self.include_bias else BIAS_NAMES
-
-        def leaf(name: str, p: Array[FloatT], g: Array[FloatT]) -> tuple[Array[FloatT]]:
-            if name in skip:
-                return (g,)
-            u = np.sign(p)
-            u *= alpha
-            u += g
-            return (u,)
-
-        (new,) = map_mirrored(leaf, 1, params, grads, leaf_names=True)
-        return new, OptState(state.count + 1, state.buffers)
+        return super().update(grads, state, params)
 
     def prox(self, updates: FrozenTree[FloatT], params: FrozenTree[FloatT], lr: float) -> FrozenTree[FloatT]:
         """Updates that land each weight on ``sign(z) max(|z| - lr alpha, 0)`` with ``z = w + update``.
@@ -187,7 +195,7 @@ class L1(Penalty):
 
 
 @attrs.frozen(repr=False)
-class ElasticNet(Penalty):
+class ElasticNet(_WeightPenalty):
     """Elastic net: ``r`` of lasso and ``1 - r`` of ridge, both with strength ``alpha``.
 
     Cost term ``r alpha Σ|w| + (1 - r) alpha/2 Σ w²``; gradient term
@@ -201,26 +209,12 @@ class ElasticNet(Penalty):
     r: float = attrs.field(default=0.5, converter=real, validator=number(ge=0, le=1))
     include_bias: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
-    def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
-        return _stateless_init(params)
-
-    def update(
-        self, grads: FrozenTree[FloatT], state: OptState[FloatT], params: FrozenTree[FloatT]
-    ) -> tuple[FrozenTree[FloatT], OptState[FloatT]]:
-        skip = frozenset() if self.include_bias else BIAS_NAMES
-        a1, a2 = self.alpha * self.r, self.alpha * (1.0 - self.r)
-
-        def leaf(name: str, p: Array[FloatT], g: Array[FloatT]) -> tuple[Array[FloatT]]:
-            if name in skip:
-                return (g,)
-            u = np.sign(p)
-            u *= a1
-            u += g
-            u += p * a2
-            return (u,)
-
-        (new,) = map_mirrored(leaf, 1, params, grads, leaf_names=True)
-        return new, OptState(state.count + 1, state.buffers)
+    def _add_gradient(self, p: Array[FloatT], g: Array[FloatT]) -> Array[FloatT]:
+        u = np.sign(p)
+        u *= self.alpha * self.r
+        u += g
+        u += p * (self.alpha * (1.0 - self.r))
+        return u
 
     def penalty(self, params: FrozenTree[FloatT]) -> float:
         """The cost term ``r alpha Σ|w| + (1 - r) alpha/2 Σ w²`` over the penalised leaves."""

@@ -13,7 +13,7 @@ of the same spec class apart (default: the spec's repr).
 
 from __future__ import annotations
 
-from typing import overload
+from typing import NamedTuple, overload
 
 import attrs
 import numpy as np
@@ -24,7 +24,7 @@ from funcnn._typing import FloatT, Shape
 from funcnn.layers import Layer
 from funcnn.rng import generator
 
-__all__ = ["CASES", "Case", "case_id", "make_input"]
+__all__ = ["CASES", "Case", "Pass", "case_id", "make_input", "training_pass"]
 
 
 @attrs.frozen
@@ -67,6 +67,26 @@ def make_input(
         x = np.sign(x) * (0.1 + np.abs(x))
         x[x == 0] = 0.5  # sign(0) == 0: practically never drawn, but never at the kink
     return x.astype(dtype)
+
+
+class Pass(NamedTuple):
+    """One training-mode pass of a case (see :func:`training_pass`)."""
+
+    params: fn.FrozenTree[np.float64]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    cache: fn.FrozenTree[np.float64]
+    grads: fn.FrozenTree[np.float64]
+    dx: NDArray[np.float64]
+
+
+def training_pass(case: Case, key: fn.Key, batch: int) -> Pass:
+    """Init, a training-mode forward on ``batch`` inputs and the backward of ``dy = 1``, all from ``key``."""
+    params = fn.init(case.spec, key, in_shape=case.in_shape)
+    x = make_input(case, key, batch)
+    y, cache = fn.forward(case.spec, params, x, key=key, train=True)
+    grads, dx = fn.backward(case.spec, params, cache, np.ones_like(y))
+    return Pass(params, x, y, cache, grads, dx)
 
 
 CASES: list[Case] = [

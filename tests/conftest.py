@@ -7,6 +7,8 @@
 * ``key``: a root key whose seed is part of the test id (``[seed=...]``), so a
   failure report shows how to reproduce it; set ``FUNCNN_TEST_SEED`` to try
   another seed.
+* ``example``: loads a script from ``examples/`` as a module, the way it runs
+  from the command line (its siblings such as ``_common`` importable by name).
 * Hypothesis: the ``funcnn`` profile (no deadline, few examples, no example
   database written into the repo); ``HYPOTHESIS_PROFILE=thorough`` runs more.
 """
@@ -14,9 +16,13 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -37,6 +43,7 @@ with warnings.catch_warnings(), contextlib.suppress(ImportError):
     import hypothesis.extra._patching  # noqa: F401
 
 SEED = int(os.environ.get("FUNCNN_TEST_SEED", "20240601"))
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -57,3 +64,25 @@ def seed(request: pytest.FixtureRequest) -> int:
 def key(seed: int) -> fn.Key:
     """A root key; its seed is in the test id and in the Key's repr."""
     return fn.key(seed)
+
+
+@pytest.fixture
+def example(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
+    """Load ``examples/<name>.py`` afresh; its module's ``main(argv)`` runs the example in-process.
+
+    The examples are scripts, not a package: ``_common`` and every example
+    loaded in this test are importable by their file names (``from mnist_cnn
+    import ...`` works after ``example("mnist_cnn")``), as when run from the
+    ``examples`` folder; ``sys.modules`` is restored after the test.
+    """
+
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    load("_common")
+    return load

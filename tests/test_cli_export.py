@@ -4,60 +4,33 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_runs import invoke, train_digits
 
 import funcnn as fn
 from funcnn.datasets import load_builtin
 from funcnn.datasets.inputs import Preparation
 from funcnn.io.checkpoint import load
-from funcnn_cli.main import app
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install 'funcnn[onnx]'")
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install 'funcnn[onnx]'")
 
-runner = CliRunner()
-
-CNN = """kind = "sequential"
-[[layers]]
-kind = "conv2d"
-out_channels = 4
-kernel_size = 3
-padding = "same"
-[[layers]]
-kind = "relu"
-[[layers]]
-kind = "max_pool2d"
-size = 2
-[[layers]]
-kind = "flatten"
-[[layers]]
-kind = "dense"
-out_dim = 10
-"""
 
 
-def run(*words: str) -> Any:
-    return runner.invoke(app, list(words))
 
 
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small CNN trained for one epoch on the 8x8 digits (channels layout, min-max scaled pixels)."""
-    folder = tmp_path_factory.mktemp("export")
-    (folder / "cnn.toml").write_text(CNN)
-    result = run("train", "--model", str(folder / "cnn.toml"), "--data", "digits", "--epochs", "1",
-                 "--out", str(folder / "run"), "--quiet", "--no-plot")
-    assert result.exit_code == 0, result.output
-    return folder / "run"
+    model = fn.Sequential(fn.Conv2D(4, 3, padding="same"), fn.ReLU(), fn.MaxPool2D(2), fn.Flatten(), fn.Dense(10))
+    return train_digits(tmp_path_factory.mktemp("export"), model, "--epochs", "1")
 
 
 def test_onnx_export_check_and_refusal_to_overwrite(cnn_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "digits.onnx"
-    result = run("export", str(cnn_run), "--out", str(out), "--check")
+    result = invoke("export", str(cnn_run), "--out", str(out), "--check")
     assert result.exit_code == 0, result.output
     assert "input x (batch, 8, 8, 1) float32 -> output y (batch, 10) float32" in result.stdout
     assert "scaling is folded in" in result.stdout
@@ -72,17 +45,17 @@ def test_onnx_export_check_and_refusal_to_overwrite(cnn_run: Path, tmp_path: Pat
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(np.abs(want).max()))
 
     before = out.read_bytes()
-    refused = run("export", str(cnn_run), "--out", str(out))
+    refused = invoke("export", str(cnn_run), "--out", str(out))
     assert refused.exit_code == 2 and "--force" in refused.output
     assert out.read_bytes() == before
-    forced = run("export", str(cnn_run), "--out", str(out), "--force", "--no-preprocessing")
+    forced = invoke("export", str(cnn_run), "--out", str(out), "--force", "--no-preprocessing")
     assert forced.exit_code == 0, forced.output
     assert "folded" not in forced.stdout and out.read_bytes() != before
 
 
 def test_safetensors_export_round_trips(cnn_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "params.safetensors"
-    result = run("export", str(cnn_run), "--format", "safetensors", "--out", str(out), "--check")
+    result = invoke("export", str(cnn_run), "--format", "safetensors", "--out", str(out), "--check")
     assert result.exit_code == 0, result.output
     assert "(ok)" in result.stderr
     from safetensors import safe_open
@@ -100,6 +73,6 @@ def test_safetensors_export_round_trips(cnn_run: Path, tmp_path: Path) -> None:
 def test_torch_export_check(cnn_run: Path, tmp_path: Path) -> None:
     pytest.importorskip("torch", reason="PyTorch is not installed (funcnn never depends on it; CI has no torch)")
     out = tmp_path / "digits.pt2"
-    result = run("export", str(cnn_run), "--format", "torch", "--out", str(out), "--check")
+    result = invoke("export", str(cnn_run), "--format", "torch", "--out", str(out), "--check")
     assert result.exit_code == 0, result.output
     assert "input (batch, 1, 8, 8) float32" in result.stdout and "(ok)" in result.stderr

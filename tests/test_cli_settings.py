@@ -37,7 +37,8 @@ runner = CliRunner()
 
 
 def train_help() -> str:
-    result = runner.invoke(app, ["train", "--help"], terminal_width=200)
+    # Rich reads the width from COLUMNS; a narrow table would wrap the help words this file looks for.
+    result = runner.invoke(app, ["train", "--help"], terminal_width=200, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     return str(result.stdout)
 

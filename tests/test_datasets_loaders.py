@@ -46,9 +46,9 @@ def test_csv_with_header_and_label_by_name(tmp_path: Path) -> None:
 def test_csv_label_column_by_index_negative_index_and_digit_string(tmp_path: Path) -> None:
     p = write(tmp_path / "t.csv", "1,0,5\n2,1,6\n")  # no header
     assert load_csv(p).y.tolist() == [5, 6]  # last column by default
-    assert load_csv(p, label_column=1).x.tolist() == [[1.0, 5.0], [2.0, 6.0]]
+    assert load_csv(p, label_column=2).x.tolist() == [[1.0, 5.0], [2.0, 6.0]]  # columns count from 1 (issue 13)
     assert load_csv(p, label_column=-3).y.tolist() == [1, 2]
-    assert load_csv(p, label_column="0").y.tolist() == [1, 2]
+    assert load_csv(p, label_column="1").y.tolist() == [1, 2]
 
 
 def test_csv_header_is_detected_or_declared(tmp_path: Path) -> None:
@@ -123,10 +123,10 @@ def test_csv_missing_label_column(tmp_path: Path) -> None:
     p = write(tmp_path / "cols.csv", "a,b,label\n1,2,0\n")
     with pytest.raises(DataError, match=r"cols.csv, line 1: label column 'target' not found; columns are 'a', 'b'"):
         load_csv(p, label_column="target")
-    with pytest.raises(DataError, match=r"cols.csv: label column index 3 is out of range for 3 columns"):
-        load_csv(p, label_column=3)
+    with pytest.raises(DataError, match=r"cols.csv: label column 4 does not exist; the file has 3 columns"):
+        load_csv(p, label_column=4)
     no_header = write(tmp_path / "nh.csv", "1,2,0\n")
-    with pytest.raises(DataError, match=r"nh.csv: label column 'target' was given by name but the file has no header"):
+    with pytest.raises(DataError, match=r"nh.csv: label column 'target' is a name, but the file has no header"):
         load_csv(no_header, label_column="target")
 
 
@@ -347,7 +347,7 @@ def test_load_data_dispatches_on_the_spec(tmp_path: Path) -> None:
     assert load_data("spiral", key=key).x.tobytes() == spiral(key).x.tobytes()
     csv = write(tmp_path / "t.csv", "a,target,b\n1,0,2\n3,1,4\n")
     assert load_data(csv, label_column="target").x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
-    assert load_data(str(csv), label_column="1").y.tolist() == [0, 1]
+    assert load_data(str(csv), label_column="2").y.tolist() == [0, 1]
     np.savez(tmp_path / "d.npz", x=np.ones((2, 3)), y=np.array([0, 1]))
     assert load_data(tmp_path / "d.npz").x.shape == (2, 3)
     images, _ = write_fake_mnist(tmp_path / "mn", n=6)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -12,24 +11,13 @@ from idx_writer import write_fake_mnist
 
 pytest.importorskip("PIL.Image", reason="the example writes PNG files: the images extra (Pillow) is not installed")
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-
-def _module(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_quick_run_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "_common", _module("_common", EXAMPLES / "_common.py"))
-    example = _module("funcnn_example_transfer_learning", EXAMPLES / "transfer_learning.py")
+def test_quick_run_end_to_end(tmp_path: Path, example: Callable[[str], ModuleType]) -> None:
+    transfer = example("transfer_learning")
     write_fake_mnist(tmp_path / "idx", n=400)
     folder = tmp_path / "png"
     args = ["--quick", "--data", str(tmp_path / "idx"), "--folder", str(folder)]
-    result = example.main(args)
+    result = transfer.main(args)
     assert result.n_images == 400 and result.class_names == tuple("0123456789")
     assert len(list(folder.glob("*/*.png"))) == 400  # the folder tree the loader read
     assert list(result.accuracy) == ["(a) scratch", "(b) frozen base", "(c) frozen + augment", "(d) fine-tune"]
@@ -38,5 +26,5 @@ def test_quick_run_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     # A second run reuses the tree written by the first (no rewrite) and gives the same numbers.
     first = folder / "0" / "00000.png"
     stamp = first.stat().st_mtime_ns
-    again = example.main(args)
+    again = transfer.main(args)
     assert again.accuracy == result.accuracy and first.stat().st_mtime_ns == stamp

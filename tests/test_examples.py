@@ -1,7 +1,7 @@
 """Every example in ``examples/`` runs in its quick mode (the same code path) and gets something right.
 
-The examples are scripts, not a package: each is loaded from its file and its
-``main(["--quick", ...])`` is called in-process; it prints its figures and
+The examples are scripts, not a package: each is loaded from its file (the
+``example`` fixture of conftest.py) and its ``main(["--quick", ...])`` is called in-process; it prints its figures and
 returns a small frozen result, which is checked here against facts computed
 independently (closed forms, majority-class rates, the XOR truth table) or
 against what the example teaches (a penalty lowers the test error, zero
@@ -12,7 +12,6 @@ written here, so no test needs the real MNIST files.
 from __future__ import annotations
 
 import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -24,23 +23,6 @@ from numpy.typing import NDArray
 
 import funcnn as fn
 from funcnn.rng import generator
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def _module(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def example(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
-    """Load ``examples/<name>.py``; its ``from _common import ...`` gets ``examples/_common.py``."""
-    monkeypatch.setitem(sys.modules, "_common", _module("_common", EXAMPLES / "_common.py"))
-    return lambda name: _module(f"funcnn_example_{name}", EXAMPLES / f"{name}.py")
 
 
 def test_linear_regression_reaches_least_squares(example: Callable[[str], ModuleType]) -> None:

@@ -3,57 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_runs import invoke, train_digits
 
+import funcnn as fn
 from funcnn import explain
 from funcnn.datasets import load_builtin
 from funcnn.datasets.inputs import Preparation
 from funcnn.io.checkpoint import load
-from funcnn_cli.main import app
-
-runner = CliRunner()
-
-CNN = """kind = "sequential"
-[[layers]]
-kind = "conv2d"
-out_channels = 4
-kernel_size = 3
-[[layers]]
-kind = "relu"
-[[layers]]
-kind = "max_pool2d"
-size = 2
-[[layers]]
-kind = "flatten"
-[[layers]]
-kind = "dense"
-out_dim = 10
-"""
-
-
-def run(*words: str) -> Any:
-    return runner.invoke(app, list(words))
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("explain")
-    (folder / "cnn.toml").write_text(CNN)
-    result = run("train", "--model", str(folder / "cnn.toml"), "--data", "digits", "--epochs", "2",
-                 "--out", str(folder / "run"), "--quiet", "--no-plot")
-    assert result.exit_code == 0, result.output
-    return folder / "run"
+    model = fn.Sequential(fn.Conv2D(4, 3), fn.ReLU(), fn.MaxPool2D(2), fn.Flatten(), fn.Dense(10))
+    return train_digits(tmp_path_factory.mktemp("explain"), model, "--epochs", "2")
 
 
 def test_maps_are_written_as_npz_and_png(trained: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the figures need the plot extra")
     out = tmp_path / "maps"
-    result = run("explain", str(trained), "--samples", "0,5,7", "--method", "saliency", "--method", "occlusion",
-                 "--method", "guided", "--out", str(out))
+    result = invoke("explain", str(trained), "--samples", "0,5,7", "--method", "saliency", "--method", "occlusion",
+                    "--method", "guided", "--out", str(out))
     assert result.exit_code == 0, result.output
     for name in ("saliency", "occlusion", "guided"):
         assert (out / f"{name}.png").stat().st_size > 1000
@@ -71,8 +43,8 @@ def test_maps_are_written_as_npz_and_png(trained: Path, tmp_path: Path) -> None:
 
 def test_filters_top_patches_and_a_fixed_target(trained: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the figures need the plot extra")
-    result = run("explain", str(trained), "--filters", "--top", "relu_0:2", "-k", "5", "--method", "deconvnet",
-                 "--target", "3", "--samples", "1", "--out", str(tmp_path))
+    result = invoke("explain", str(trained), "--filters", "--top", "relu_0:2", "-k", "5", "--method", "deconvnet",
+                    "--target", "3", "--samples", "1", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     for name in ("filters.png", "feature_maps.png", "activations.npz", "top_relu_0_2.png", "top_relu_0_2.npz",
                  "deconvnet.png", "deconvnet.npz"):
@@ -88,7 +60,7 @@ def test_filters_top_patches_and_a_fixed_target(trained: Path, tmp_path: Path) -
 def test_without_matplotlib_the_arrays_are_still_written(trained: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("funcnn_cli.plots.available", lambda: False)
-    result = run("explain", str(trained), "--out", str(tmp_path))
+    result = invoke("explain", str(trained), "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert "pip install 'funcnn[plot]'" in result.stderr
     assert (tmp_path / "saliency.npz").is_file() and not (tmp_path / "saliency.png").exists()
@@ -96,7 +68,7 @@ def test_without_matplotlib_the_arrays_are_still_written(trained: Path, tmp_path
 
 def test_the_default_folder_is_inside_the_run(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("funcnn_cli.plots.available", lambda: False)
-    result = run("explain", str(trained), "--samples", "2")
+    result = invoke("explain", str(trained), "--samples", "2")
     assert result.exit_code == 0, result.output
     assert (trained / "explain" / "saliency.npz").is_file()
 
@@ -114,6 +86,6 @@ def test_the_default_folder_is_inside_the_run(trained: Path, monkeypatch: pytest
     ],
 )
 def test_bad_options_fail_cleanly(trained: Path, tmp_path: Path, words: list[str], code: int, message: str) -> None:
-    result = run("explain", str(trained), "--out", str(tmp_path), *words)
+    result = invoke("explain", str(trained), "--out", str(tmp_path), *words)
     assert result.exit_code == code, result.output
     assert message in result.output

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from idx_writer import write_fake_mnist
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-
-def _module(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_visualize_cnn_quick_draws_every_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_visualize_cnn_quick_draws_every_figure(tmp_path: Path, example: Callable[[str], ModuleType],
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib", reason="the figures need the plot extra")
-    for name in ("_common", "mnist_cnn"):  # the example imports its siblings, as when run as a script
-        monkeypatch.setitem(sys.modules, name, _module(name, EXAMPLES / f"{name}.py"))
-    example = _module("funcnn_example_visualize_cnn", EXAMPLES / "visualize_cnn.py")
+    example("mnist_cnn")  # the example imports its sibling, as when run as a script
+    visualize = example("visualize_cnn")
     write_fake_mnist(tmp_path / "mnist", n=320)
-    r = example.main([str(tmp_path / "mnist"), "--quick", "--out", str(tmp_path / "figures")])
+    r = visualize.main([str(tmp_path / "mnist"), "--quick", "--out", str(tmp_path / "figures")])
     assert r.figures == ("maps.png", "filters.png", "feature_maps.png", "top_patches.png", "class_images.png")
     for name in r.figures:
         assert (tmp_path / "figures" / name).stat().st_size > 1000

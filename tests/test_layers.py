@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from cases import CASES, Case, case_id, make_input
+from cases import CASES, Case, case_id, make_input, training_pass
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -38,12 +38,9 @@ def test_init_output_shape_agrees_with_forward(case: Case, batch: int) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_backward_returns_grads_mirroring_params_and_dx_like_x(case: Case, key: fn.Key) -> None:
-    params = fn.init(case.spec, key, in_shape=case.in_shape)
-    x = make_input(case, key, 3)
-    y, cache = fn.forward(case.spec, params, x, key=key, train=True)
-    grads, dx = fn.backward(case.spec, params, cache, np.ones_like(y))
-    fn.assert_same_structure(params, grads)
-    assert dx.shape == x.shape
+    run = training_pass(case, key, 3)
+    fn.assert_same_structure(run.params, run.grads)
+    assert run.dx.shape == run.x.shape
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)

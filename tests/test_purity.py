@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import CASES, Case, case_id, make_input
+from cases import CASES, Case, case_id, make_input, training_pass
 
 import funcnn as fn
 from funcnn._typing import FloatT
@@ -53,18 +53,15 @@ def test_layer_calls_leave_their_inputs_unchanged(case: Case, key: fn.Key) -> No
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_params_caches_grads_and_outputs_are_read_only(case: Case, key: fn.Key) -> None:
-    params = fn.init(case.spec, key, in_shape=case.in_shape)
-    x = make_input(case, key, 2)
-    y, cache = fn.forward(case.spec, params, x, key=key, train=True)
-    grads, dx = fn.backward(case.spec, params, cache, np.ones_like(y))
-    for tree in (params, cache, grads):
+    run = training_pass(case, key, 2)
+    for tree in (run.params, run.cache, run.grads):
         assert_read_only(tree)
-    for out in (y, dx, fn.predict(case.spec, params, x)):
+    for out in (run.y, run.dx, fn.predict(case.spec, run.params, run.x)):
         assert not out.flags.writeable
         with pytest.raises(ValueError, match="read-only"):
             out[...] = 0.0
-    np.testing.assert_array_equal(x, make_input(case, key, 2))
-    assert x.flags.writeable  # the caller's own array keeps its flags
+    np.testing.assert_array_equal(run.x, make_input(case, key, 2))
+    assert run.x.flags.writeable  # the caller's own array keeps its flags
 
 
 def test_writing_into_params_raises(key: fn.Key) -> None:

@@ -207,3 +207,154 @@ def test_fused_cross_entropy_matches_plain_softmax_formulas(classes: int, dtype:
         s = np.sum(e, axis=1, keepdims=True)
         assert cost == -float(np.vdot(t, shifted - np.log(s))) / 9
         assert_bits(dz, (e / s * np.sum(t, axis=1, keepdims=True) - t) / 9, "dz")
+
+
+# -- convolutions ---------------------------------------------------------------
+#
+# A small CNN, conv (padding "same") -> ReLU -> max-pool 2 -> conv (stride 2) ->
+# ReLU -> flatten -> dense, against its formulas written out with explicit loops
+# over the kernel offsets: im2col fills the receptive-field matrix offset by
+# offset, col2im adds each offset's block back in row-major offset order, the
+# pooling mask marks the first maximum of each window. Matrix products have the
+# documented shapes (fields @ w2, fieldsᵀ @ dy, dy @ w[a, b]ᵀ per offset), and
+# the bias gradient sums the rows (batch·oh) first, then the ow positions.
+
+CONV_N, CONV_BATCH, CONV_HW = 10, 4, 10  # three steps per epoch, the last one short
+
+
+def cnn(c_in: int) -> tuple[fn.Sequential, tuple[int, int, int]]:
+    model = fn.Sequential(
+        fn.Conv2D(4, 3, padding="same"), fn.ReLU(), fn.MaxPool2D(2), fn.Conv2D(5, 3, stride=2), fn.ReLU(),
+        fn.Flatten(), fn.Dense(3),
+    )
+    return model, (CONV_HW, CONV_HW, c_in)
+
+
+def ref_conv_forward(x: Floats, w: Floats, b: Floats, stride: int, pads: tuple[int, int]) -> tuple[Floats, Floats]:
+    """``(y, fields)``: fields ``(batch·oh·ow, kh·kw·c_in)`` in (a, b, c) order, ``y = fields @ w2 + b``."""
+    kh, kw, c_in, c_out = w.shape
+    xp = np.zeros((x.shape[0], x.shape[1] + sum(pads), x.shape[2] + sum(pads), c_in), dtype=x.dtype)
+    xp[:, pads[0] : pads[0] + x.shape[1], pads[0] : pads[0] + x.shape[2]] = x
+    n, oh, ow = x.shape[0], (xp.shape[1] - kh) // stride + 1, (xp.shape[2] - kw) // stride + 1
+    fields = np.empty((n, oh, ow, kh, kw, c_in), dtype=x.dtype)
+    for a in range(kh):
+        rows = slice(a, a + stride * (oh - 1) + 1, stride)
+        for c in range(kw):
+            fields[:, :, :, a, c] = xp[:, rows, c : c + stride * (ow - 1) + 1 : stride]
+    cols = fields.reshape(n * oh * ow, kh * kw * c_in)
+    return (cols @ w.reshape(kh * kw * c_in, c_out) + b).reshape(n, oh, ow, c_out), cols
+
+
+def ref_conv_backward(
+    w: Floats, cols: Floats, dy: Floats, x_shape: tuple[int, ...], stride: int, pads: tuple[int, int], need_dx: bool
+) -> tuple[Floats, Floats, Floats | None]:
+    """``(dw, db, dx)`` of a convolution from its fields and ``dy: (batch, oh, ow, c_out)``."""
+    kh, kw, c_in, c_out = w.shape
+    n, oh, ow, _ = dy.shape
+    dy2 = dy.reshape(n * oh * ow, c_out)
+    dw = (cols.T @ dy2).reshape(w.shape)
+    rows = dy.reshape(n * oh, ow * c_out)
+    db_rows = np.zeros(ow * c_out, dtype=dy.dtype)
+    for r in range(n * oh):
+        db_rows = db_rows + rows[r]
+    db = np.zeros(c_out, dtype=dy.dtype)
+    for j in range(ow):
+        db = db + db_rows.reshape(ow, c_out)[j]
+    if not need_dx:
+        return dw, db, None
+    dxp = np.zeros((n, x_shape[1] + sum(pads), x_shape[2] + sum(pads), c_in), dtype=dy.dtype)
+    for a in range(kh):
+        for c in range(kw):
+            block = (dy2 @ w[a, c].T).reshape(n, oh, ow, c_in)
+            dxp[:, a : a + stride * (oh - 1) + 1 : stride, c : c + stride * (ow - 1) + 1 : stride] += block
+    return dw, db, dxp[:, pads[0] : pads[0] + x_shape[1], pads[0] : pads[0] + x_shape[2]]
+
+
+def ref_max_pool(x: Floats) -> tuple[Floats, Floats]:
+    """``(y, mask)`` of a 2 × 2 max-pool: mask is 1 at the first maximum (row-major) of each window."""
+    views = [x[:, a::2, c::2] for a in range(2) for c in range(2)]
+    y = views[0]
+    for v in views[1:]:
+        y = np.maximum(y, v)
+    mask = np.zeros_like(x)
+    taken = np.zeros(y.shape, dtype=bool)
+    for i, v in enumerate(views):
+        won = (v == y) & ~taken
+        taken = taken | won
+        mask[:, i // 2 :: 2, i % 2 :: 2] = won
+    return y, mask
+
+
+def ref_max_pool_backward(mask: Floats, dy: Floats) -> Floats:
+    dx = np.zeros_like(mask)
+    for a in range(2):
+        for c in range(2):
+            dx[:, a::2, c::2] = mask[:, a::2, c::2] * dy
+    return dx
+
+
+def reference_cnn_grads(ps: list[Floats], x: Floats, t: Floats) -> tuple[float, list[Floats]]:
+    """Cost and ``[dW0, db0, dW1, db1, dW2, db2]`` (conv, conv, dense) of one batch."""
+    batch = x.shape[0]
+    z0, cols0 = ref_conv_forward(x, ps[0], ps[1], 1, (1, 1))
+    h0 = np.maximum(z0, 0)
+    p0, mask = ref_max_pool(h0)
+    z1, cols1 = ref_conv_forward(p0, ps[2], ps[3], 2, (0, 0))
+    h1 = np.maximum(z1, 0)
+    flat = h1.reshape(batch, -1)
+    z2 = flat @ ps[4] + ps[5]
+    shifted = z2 - np.max(z2, axis=1, keepdims=True)
+    e = np.exp(shifted)
+    s = np.sum(e, axis=1, keepdims=True)
+    cost = -float(np.vdot(t, shifted - np.log(s))) / batch
+    dz2 = (e / s * np.sum(t, axis=1, keepdims=True) - t) / batch
+    dflat = dz2 @ ps[4].T
+    dz1 = dflat.reshape(h1.shape) * (h1 > 0)
+    dw1, db1, dp0 = ref_conv_backward(ps[2], cols1, dz1, p0.shape, 2, (0, 0), True)
+    assert dp0 is not None
+    dz0 = ref_max_pool_backward(mask, dp0) * (h0 > 0)
+    dw0, db0, _ = ref_conv_backward(ps[0], cols0, dz0, x.shape, 1, (1, 1), False)
+    return cost, [dw0, db0, dw1, db1, flat.T @ dz2, np.sum(dz2, axis=0)]
+
+
+CNN_PATHS = ("conv2d_0/w", "conv2d_0/b", "conv2d_1/w", "conv2d_1/b", "dense_0/w", "dense_0/b")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("c_in", [1, 2])
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_cnn_training_matches_reference_formulas_bit_for_bit(name: str, c_in: int, dtype: type[np.floating]) -> None:
+    make_opt, ref_update = CASES[name]
+    model, in_shape = cnn(c_in)
+    g = np.random.default_rng(17)
+    x = g.standard_normal((CONV_N, *in_shape)).astype(dtype)
+    y = g.integers(0, 3, size=CONV_N)
+    x_before = x.copy()
+    params = fn.init(model, fn.key(5), in_shape=in_shape, dtype=dtype)
+    state = TrainState.create(
+        model, params, loss=fn.CategoricalCrossEntropy(from_logits=True), optimizer=make_opt(),
+        key=fn.key(6), batch_size=CONV_BATCH, shuffle=False,
+    )
+    states = list(fn.train_epochs(state, x, y, epochs=2))
+
+    ps = [np.array(fn.tree_get(params, path)) for path in CNN_PATHS]
+    onehot = np.eye(3, dtype=dtype)[y]
+    buf: dict[str, list[Floats]] = {}
+    step = 0
+    for epoch in range(2):
+        total = 0.0
+        for start in range(0, CONV_N, CONV_BATCH):
+            xb, tb = x[start : start + CONV_BATCH], onehot[start : start + CONV_BATCH]
+            cost, gs = reference_cnn_grads(ps, xb, tb)
+            step += 1
+            ps = ref_update(ps, gs, buf, step)
+            total += cost * xb.shape[0]
+        assert states[epoch].history.cost[-1] == total / CONV_N, f"epoch {epoch} cost"
+
+    final = states[-1]
+    for i, path in enumerate(CNN_PATHS):
+        assert fn.tree_get(final.params, path).dtype == dtype
+        assert_bits(np.asarray(fn.tree_get(final.params, path)), ps[i], path)
+        for buffer, values in buf.items():
+            assert_bits(np.asarray(fn.tree_get(final.opt_state.buffers, f"{buffer}/{path}")), values[i], buffer)
+    assert_bits(x, x_before, "training data")

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def _module(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_lr_epochs_study_quick(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(sys.modules, "_common", _module("_common", EXAMPLES / "_common.py"))
-    study = _module("funcnn_example_lr_epochs_study", EXAMPLES / "lr_epochs_study.py")
+def test_lr_epochs_study_quick(example: Callable[[str], ModuleType], tmp_path: Path) -> None:
+    study = example("lr_epochs_study")
     target = tmp_path / "study.png"
     r = study.main(["--quick", "--plot", str(target)])
     neuron = r.neuron

@@ -21,17 +21,16 @@ def datasets(json_output: JsonOption = False) -> None:
 
 
 def _datasets(*, as_json: bool) -> None:
-    import json
 
     import attrs
 
     from funcnn.datasets import describe_builtins
 
-    from ..common import shape_text
+    from ..common import json_text, shape_text
 
     infos = describe_builtins()
     if as_json:
-        print(json.dumps([{**attrs.asdict(i), "shape": list(i.shape)} for i in infos], indent=2))
+        print(json_text([{**attrs.asdict(i), "shape": list(i.shape)} for i in infos]))
         return
     lines = [f"{'name':<14} {'samples':>7}  {'sample':<7} {'task':<14} {'classes':>7}  description"]
     for i in infos:

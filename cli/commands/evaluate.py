@@ -8,13 +8,17 @@ from typing import Any
 from ..errors import handle_errors
 from ..options import (
     DataOption,
+    DelimiterOption,
+    HeaderOption,
     JsonOption,
     LabelColumnOption,
+    MaxParamsOption,
     PluginOption,
+    PrefixOption,
     RunPath,
     SeedOption,
-    SplitChoice,
     SplitOption,
+    ThreadsOption,
 )
 from ..plugins import load_plugins
 
@@ -25,45 +29,97 @@ def evaluate(
     run: RunPath,
     data: DataOption = None,
     label_column: LabelColumnOption = None,
+    header: HeaderOption = None,
+    delimiter: DelimiterOption = None,
+    prefix: PrefixOption = None,
     seed: SeedOption = None,
-    split: SplitOption = SplitChoice.all,
+    split: SplitOption = None,
     json_output: JsonOption = False,
+    threads: ThreadsOption = None,
+    max_params: MaxParamsOption = None,
     plugin: PluginOption = None,
 ) -> None:
     """Score a trained model on data: cost, accuracy, confusion matrix and per-class precision/recall/F1.
 
-    For real-valued targets: cost, MSE, RMSE, MAE and R². The inputs are
-    prepared (flattened, scaled) exactly as in training.
+    For real-valued targets: cost, MSE, RMSE, MAE and R² (in the targets' own
+    units). By default the run's validation part is scored, as 'replay' does.
+    Other data are read through the run's schema: CSV columns are matched by
+    header name, labels by class name. The inputs are prepared (flattened,
+    scaled) exactly as in training.
 
     \b
     Examples:
       funcnn evaluate runs/spiral-20240601-120000
-      funcnn evaluate runs/spiral-20240601-120000 --split val
+      funcnn evaluate runs/spiral-20240601-120000 --split all
       funcnn evaluate runs/spiral-20240601-120000 --data spiral --seed 7
       funcnn evaluate runs/cells/epoch-0050.npz --data cells_test.csv --json
     """
     with handle_errors():
         load_plugins(plugin)
-        _evaluate(run, data=data, label_column=label_column, seed=seed, split=split.value, as_json=json_output)
+        from ..common import thread_limit
+        from ..errors import echo_err
+
+        with thread_limit(threads, echo_err):
+            _evaluate(
+                run,
+                data=data,
+                label_column=label_column,
+                seed=seed,
+                split=None if split is None else split.value,
+                as_json=json_output,
+                read={"header": header, "delimiter": _delimiter(delimiter), "prefix": prefix},
+                max_params=max_params,
+            )
+
+
+def _delimiter(text: str | None) -> str | None:
+    from ..settings import parse_delimiter
+
+    return None if text is None else parse_delimiter(text)
 
 
 def _evaluate(
-    run: Path, *, data: str | None, label_column: str | None, seed: int | None, split: str, as_json: bool
+    run: Path,
+    *,
+    data: str | None,
+    label_column: str | None,
+    seed: int | None,
+    split: str | None,
+    as_json: bool,
+    read: dict[str, Any],
+    max_params: int | None = None,
 ) -> None:
-    import json
+    import numpy as np
 
-    from funcnn.metrics import evaluate
+    from funcnn.losses import is_classifier
+    from funcnn.metrics import Report, evaluate, metric
 
-    from ..common import class_names, percent
-    from ..loading import check_task, data_to_score, load_model, loss_for, prepared, quiet_errstate
+    from ..common import json_text, percent
+    from ..loading import check_task, data_to_score, default_split, load_model, loss_for, prepared, quiet_errstate
 
-    m = load_model(run)
-    ds = data_to_score(m, data, label_column, seed, split)
+    m = load_model(run, max_params=max_params)
+    split = split or default_split(m, data)
+    ds = data_to_score(m, data, label_column, seed, split, **read)
     loss = loss_for(m, ds)
     check_task(loss, ds)
+    schema = m.run.schema
+    names: list[str] = []
     with quiet_errstate():
-        report = evaluate(m.model, m.params, prepared(m, ds.x), ds.y, loss=loss)
-    names = class_names(m.run.config, report.classes.confusion.shape[0]) if report.classes is not None else []
+        x = prepared(m, ds.x)
+        scale = schema.target_scale if schema is not None else None
+        if scale is not None:  # trained on standardised targets: score in the targets' own units
+            y_scaled = scale.scale(np.asarray(ds.y, dtype=np.float64))
+            scaled = evaluate(m.model, m.params, x, y_scaled, loss=loss)
+            from funcnn.network import predict
+
+            y_pred = scale.unscale(np.asarray(predict(m.model, m.params, x), dtype=np.float64))
+            values = {n: metric(n, y_pred, ds.y) for n in scaled.metrics}
+            report = Report(scaled.samples, scaled.loss, scaled.cost, values, None)
+        else:
+            if is_classifier(loss):
+                k = schema.n_classes if schema is not None else None
+                names = _class_names(m, ds, k)
+            report = evaluate(m.model, m.params, x, ds.y, loss=loss, class_names=names or None)
     header = {
         "checkpoint": str(m.run.checkpoint),
         "epoch": m.state.epoch if m.state is not None else None,
@@ -71,35 +127,30 @@ def _evaluate(
         "split": split,
     }
     if as_json:
-        out = {**header, **report.to_dict()}
-        if names:
-            out["class_names"] = names
-        print(json.dumps(out, indent=2))
+        print(json_text({**header, **report.to_dict()}))
         return
     lines = [
         f"checkpoint  {m.run.checkpoint}" + (f" (epoch {m.state.epoch})" if m.state is not None else ""),
         f"data        {ds.name}" + ("" if split == "all" else f", {split} split") + f": {report.samples} samples",
-        f"cost        {report.cost:.4f} ({loss.kind.replace('_', ' ')})",
+        f"cost        {report.cost:.4f} ({loss.kind.replace('_', ' ')}"
+        + (", on standardised targets)" if scale is not None else ")"),
     ]
     for name, value in report.metrics.items():
         shown = percent(value) if name == "accuracy" else f"{value:.4f}"
         lines.append(f"{name.replace('_', ' '):<11} {shown}")
     if report.classes is not None:
-        lines += ["", *_class_tables(report.classes, names)]
+        lines += ["", str(report.classes)]
     print("\n".join(lines))
 
 
-def _class_tables(classes: Any, names: list[str]) -> list[str]:
-    cm = classes.confusion.tolist()
-    width = max(6, *(len(n) + 1 for n in names), *(len(str(v)) + 1 for row in cm for v in row))
-    label = max(9, *(len(n) for n in names))
-    lines = ["confusion matrix (rows: true class, columns: predicted class)"]
-    lines.append(" " * label + "".join(f"{n:>{width}}" for n in names))
-    lines += [f"{names[i]:<{label}}" + "".join(f"{v:>{width}}" for v in row) for i, row in enumerate(cm)]
-    lines += ["", f"{'class':<{label}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}"]
-    p, r, f, s = classes.precision, classes.recall, classes.f1, classes.support
-    lines += [f"{names[i]:<{label}} {p[i]:>9.4f} {r[i]:>9.4f} {f[i]:>9.4f} {s[i]:>9}" for i in range(len(names))]
-    total = int(s.sum())
-    for title, avg in (("macro avg", classes.macro), ("micro avg", classes.micro)):
-        lines.append(f"{title:<{label}} {avg['precision']:>9.4f} {avg['recall']:>9.4f} {avg['f1']:>9.4f} {total:>9}")
-    return lines
+def _class_names(m: Any, ds: Any, k: int | None) -> list[str]:
+    """The model's class names (the run's schema, else the data's), one per class the model knows."""
+    from ..common import class_names
+
+    schema = m.run.schema
+    if schema is not None and schema.class_names is not None:
+        return list(schema.class_names)
+    n = k if k is not None else (ds.n_classes or 0)
+    if ds.class_names is not None and len(ds.class_names) == n:
+        return list(ds.class_names)
+    return class_names(m.run.config, n) if n else []

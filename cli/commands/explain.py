@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import handle_errors
-from ..options import DataOption, LabelColumnOption, PluginOption, RunPath, SeedOption
+from ..options import DataOption, LabelColumnOption, MaxParamsOption, PluginOption, RunPath, SeedOption
 from ..plugins import load_plugins
 
 __all__ = ["explain"]
@@ -60,8 +60,10 @@ def explain(
         typer.Option("--out", "-o", file_okay=False, help="Folder for the PNG figures and .npz arrays. "
                      "Default: RUN/explain.", show_default=False),
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace figures and arrays already in --out.")] = False,
     label_column: LabelColumnOption = None,
     seed: SeedOption = None,
+    max_params: MaxParamsOption = None,
     plugin: PluginOption = None,
 ) -> None:
     """Explain a trained model's outputs: saliency, deconvnet, guided-backprop and occlusion maps, filters, top patches.
@@ -81,7 +83,8 @@ def explain(
         load_plugins(plugin)
         methods = list(dict.fromkeys(method or ([] if filters or top else [Method.saliency])))
         _explain(run, data=data, samples=samples, methods=methods, target=target, window=window, stride=stride,
-                 filters=filters, top=top, k=k, out=out, label_column=label_column, seed=seed)
+                 filters=filters, top=top, k=k, out=out, label_column=label_column, seed=seed,
+                 max_params=max_params, force=force)
 
 
 def _indices(samples: str, n: int) -> list[int]:
@@ -99,7 +102,7 @@ def _indices(samples: str, n: int) -> list[int]:
 
 def _explain(run: Path, *, data: str | None, samples: str, methods: list[Method], target: int | None, window: int,
              stride: int, filters: bool, top: str | None, k: int, out: Path | None, label_column: str | None,
-             seed: int | None) -> None:
+             seed: int | None, max_params: int | None = None, force: bool = False) -> None:
     import numpy as np
 
     from funcnn import explain as ex
@@ -109,8 +112,9 @@ def _explain(run: Path, *, data: str | None, samples: str, methods: list[Method]
     from .. import plots
     from ..errors import echo_err, usage_error
     from ..loading import data_to_score, load_model, prepared, quiet_errstate
+    from ..rundir import check_output
 
-    m = load_model(run)
+    m = load_model(run, max_params=max_params)
     folder = out if out is not None else (m.run.folder or m.run.checkpoint.parent) / "explain"
     layer, channel = "", 0
     if top is not None:
@@ -121,6 +125,9 @@ def _explain(run: Path, *, data: str | None, samples: str, methods: list[Method]
     ds = data_to_score(m, data, label_column, seed, "all")
     idx = _indices(samples, ds.n_samples)
     draw = plots.available()
+    stem = f"top_{layer.replace('/', '-')}_{channel}"
+    for path in _planned(folder, [str(name) for name in methods], filters, stem if top is not None else None, draw):
+        check_output(path, "--out", force=force)  # before anything is computed or written
     if not draw:
         echo_err(plots.INSTALL_HINT)
     written: list[Path] = []
@@ -146,7 +153,6 @@ def _explain(run: Path, *, data: str | None, samples: str, methods: list[Method]
                 written += _filters_png(folder, m.params, acts, idx[0])
         if top is not None:
             found = ex.top_activations(m.model, m.params, prepared(m, ds.x), layer, channel, k=k)
-            stem = f"top_{layer.replace('/', '-')}_{channel}"
             written.append(_npz(folder / f"{stem}.npz", index=found.index, position=found.position,
                                 value=found.value, field=found.field, patches=found.patches,
                                 projections=found.projections))
@@ -154,6 +160,17 @@ def _explain(run: Path, *, data: str | None, samples: str, methods: list[Method]
                 written.append(_top_png(folder / f"{stem}.png", found, top))
     for path in written:
         print(path)
+
+
+def _planned(folder: Path, methods: list[str], filters: bool, top_stem: str | None, draw: bool) -> list[Path]:
+    """The files an explain command writes (each method's .npz and .png, the filters', the top activations')."""
+    exts = ("npz", "png") if draw else ("npz",)
+    names = [f"{name}.{ext}" for name in methods for ext in exts]
+    if filters:
+        names += ["activations.npz"] + (["filters.png", "feature_maps.png"] if draw else [])
+    if top_stem is not None:
+        names += [f"{top_stem}.{ext}" for ext in exts]
+    return [folder / name for name in names]
 
 
 def _npz(path: Path, **arrays: Any) -> Path:

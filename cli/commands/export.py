@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import handle_errors
-from ..options import PluginOption, RunPath
+from ..options import MaxParamsOption, PluginOption, RunPath
 from ..plugins import load_plugins
 
 __all__ = ["export"]
@@ -46,6 +46,7 @@ def export(
         typer.Option("--preprocessing/--no-preprocessing", help="onnx: fold the run's input scaling into the graph, "
                      "so the exported model takes unscaled features."),
     ] = True,
+    max_params: MaxParamsOption = None,
     plugin: PluginOption = None,
 ) -> None:
     """Export a trained model to use it where funcnn is not installed.
@@ -58,23 +59,32 @@ def export(
     """
     with handle_errors():
         load_plugins(plugin)
-        _export(run, fmt, out, force=force, check=check, preprocessing=preprocessing)
+        _export(run, fmt, out, force=force, check=check, preprocessing=preprocessing, max_params=max_params)
 
 
-def _export(run: Path, fmt: ExportFormat, out: Path | None, *, force: bool, check: bool, preprocessing: bool) -> None:
+def _export(
+    run: Path,
+    fmt: ExportFormat,
+    out: Path | None,
+    *,
+    force: bool,
+    check: bool,
+    preprocessing: bool,
+    max_params: int | None = None,
+) -> None:
     import numpy as np
 
     from funcnn.network import output_shape
 
-    from ..errors import echo_err, fail, usage_error
+    from ..errors import echo_err, fail
     from ..loading import load_model
+    from ..rundir import check_output
 
-    m = load_model(run)
+    m = load_model(run, max_params=max_params)
     folder = m.run.checkpoint.parent
     target = out if out is not None else folder / {"onnx": "model.onnx", "safetensors": "params.safetensors",
                                                     "torch": "model.pt2"}[fmt.value]
-    if target.exists() and not force:
-        raise usage_error("--out", f"{target} exists; pass --force to replace it")
+    check_output(target, "--out", force=force)
     prep = m.run.preparation
     scaler = prep.scaler if prep is not None and preprocessing and fmt is ExportFormat.onnx else None
     dtype = np.dtype(m.dtype).name

@@ -6,13 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import handle_errors
-from ..options import JsonOption, PluginOption, RunPath
+from ..options import JsonOption, MaxParamsOption, PluginOption, RunPath
 from ..plugins import load_plugins
 
 __all__ = ["inspect"]
 
 
-def inspect(run: RunPath, json_output: JsonOption = False, plugin: PluginOption = None) -> None:
+def inspect(
+    run: RunPath, json_output: JsonOption = False, max_params: MaxParamsOption = None, plugin: PluginOption = None
+) -> None:
     """Show what a checkpoint holds: model, every parameter's path, shape and dtype, epoch, optimizer, costs.
 
     \b
@@ -22,11 +24,10 @@ def inspect(run: RunPath, json_output: JsonOption = False, plugin: PluginOption 
     """
     with handle_errors():
         load_plugins(plugin)
-        _inspect(run, as_json=json_output)
+        _inspect(run, as_json=json_output, max_params=max_params)
 
 
-def _inspect(run: Path, *, as_json: bool) -> None:
-    import json
+def _inspect(run: Path, *, as_json: bool, max_params: int | None = None) -> None:
 
     from funcnn.io.checkpoint import checkpoint_info
     from funcnn.tree import tree_flatten, tree_size
@@ -34,7 +35,7 @@ def _inspect(run: Path, *, as_json: bool) -> None:
     from ..common import layers_text, samples_text, shape_text
     from ..loading import load_model
 
-    m = load_model(run)
+    m = load_model(run, max_params=max_params)
     info = checkpoint_info(m.run.checkpoint)
     flat = tree_flatten(m.params)
     params = [{"path": p, "shape": list(a.shape), "dtype": str(a.dtype)} for p, a in flat.items()]
@@ -71,8 +72,12 @@ def _inspect(run: Path, *, as_json: bool) -> None:
     if m.run.config is not None:
         out["output"] = m.run.config.get("output")
         out["data"] = {k: m.run.config.get("data", {}).get(k) for k in ("name", "source", "samples", "classes")}
+    if m.run.schema is not None:
+        out["schema"] = m.run.schema.to_json()
     if as_json:
-        print(json.dumps(out, indent=2))
+        from ..common import json_text
+
+        print(json_text(out))
         return
     lines = [
         f"checkpoint  {out['checkpoint']} ({info.content}, funcnn {info.funcnn_version}, format {info.format_version})",

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import handle_errors
-from ..options import LabelColumnOption, PluginOption, RunPath, SeedOption
+from ..options import (
+    DelimiterOption,
+    HeaderOption,
+    LabelColumnOption,
+    MaxParamsOption,
+    PluginOption,
+    PrefixOption,
+    RunPath,
+    SeedOption,
+    ThreadsOption,
+)
 from ..plugins import load_plugins
+from ..settings import parse_delimiter
 
 __all__ = ["predict"]
 
@@ -20,8 +31,9 @@ def predict(
         str,
         typer.Argument(
             metavar="INPUT",
-            help="A CSV file of samples (features only, or with the label column, which is ignored), an .npz "
-            "file with an array x, or a built-in data set.",
+            help="Samples in any form training reads: a CSV file (columns matched to the training data's by "
+            "header name; a label column is ignored), an .npz file with an array x, IDX images or a folder of "
+            "IDX files, or a built-in data set.",
             show_default=False,
         ),
     ],
@@ -31,85 +43,127 @@ def predict(
             "--output", "-o", dir_okay=False, help="Write the CSV here instead of to stdout.", show_default=False
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the --output file if it exists (never a run's own file).")
+    ] = False,
     proba: Annotated[bool, typer.Option("--proba", help="Class probabilities instead of class labels.")] = False,
     label_column: LabelColumnOption = None,
+    header: HeaderOption = None,
+    delimiter: DelimiterOption = None,
+    prefix: PrefixOption = None,
     seed: SeedOption = None,
+    max_params: MaxParamsOption = None,
+    threads: ThreadsOption = None,
     plugin: PluginOption = None,
 ) -> None:
     """Predict for new samples: class labels, class probabilities (--proba), or values, as CSV.
+
+    Inputs are read through the run's schema: CSV columns by header name, in
+    any order (a file without a header must hold the features, or the
+    training file's columns). Class names and regression units are the
+    training data's.
 
     \b
     Examples:
       funcnn predict runs/spiral-20240601-120000 points.csv
       funcnn predict runs/spiral-20240601-120000 points.csv --proba --output proba.csv
       funcnn predict runs/digits-20240601-120000 digits
+      funcnn predict runs/mnist-20240601-120000 mnist/ --prefix t10k
     """
     with handle_errors():
         load_plugins(plugin)
-        _predict(run, input_path, output=output, proba=proba, label_column=label_column, seed=seed)
+        if output is not None:
+            from ..rundir import check_output
+
+            check_output(output, "--output", force=force)
+        sep = None if delimiter is None else parse_delimiter(delimiter)
+        read = {"header": header, "delimiter": sep, "prefix": prefix}
+        from ..common import thread_limit
+        from ..errors import echo_err
+
+        with thread_limit(threads, echo_err):
+            _predict(run, input_path, output=output, proba=proba, label_column=label_column, seed=seed,
+                     max_params=max_params, read=read)
 
 
 def _predict(
-    run: Path, input_path: str, *, output: Path | None, proba: bool, label_column: str | None, seed: int | None
+    run: Path,
+    input_path: str,
+    *,
+    output: Path | None,
+    proba: bool,
+    label_column: str | None,
+    seed: int | None,
+    max_params: int | None = None,
+    read: dict[str, Any] | None = None,
 ) -> None:
     import csv
     import io
     import sys
 
+    import attrs
+    import numpy as np
+
+    from funcnn.datasets import Schema
     from funcnn.datasets.inputs import load_inputs
     from funcnn.heads import loss_for_model
     from funcnn.io.atomic import atomic_write
+    from funcnn.losses import is_classifier
     from funcnn.metrics import predicted_labels, probabilities
     from funcnn.network import predict
 
-    from ..common import class_names, run_keys
+    from ..common import check_data_option, class_names, run_keys
     from ..errors import echo_err, usage_error
-    from ..loading import CLASSIFIERS, load_model, prepared, quiet_errstate
+    from ..loading import load_model, prepared, quiet_errstate
 
-    m = load_model(run)
+    m = load_model(run, max_params=max_params)
     cfg = m.run.config or {}
-    raw_shape = tuple(cfg.get("data", {}).get("feature_shape") or ()) or None
-    if raw_shape is None:
+    check_data_option(input_path, "INPUT")
+    schema = m.run.schema
+    if schema is None:  # a lone checkpoint: all it knows is the sample shape
         raw_shape = m.run.preparation.raw_shape if m.run.preparation is not None else m.in_shape
-    column: int | str | None = label_column
-    if label_column is not None and label_column.lstrip("-").isdigit():
-        column = int(label_column)
+        schema = Schema(features=None, feature_shape=raw_shape, task="regression")
+    if label_column is not None:
+        schema = attrs.evolve(schema, target=label_column)
     used_seed = seed if seed is not None else int(cfg.get("settings", {}).get("seed", 0))
-    x = load_inputs(input_path, tuple(raw_shape), key=run_keys(used_seed).data, label_column=column)
+    x = load_inputs(input_path, schema, key=run_keys(used_seed).data, **(read or {}))
     loss = m.loss
     if loss is None:
-        task = cfg.get("data", {}).get("task", "classification")
         loss, _ = loss_for_model(
             m.model,
             m.in_shape,
-            task,
-            n_classes=cfg.get("data", {}).get("classes") or 2,
-            n_outputs=int(cfg.get("data", {}).get("outputs") or 1),
+            schema.task if m.run.schema is not None else cfg.get("data", {}).get("task", "classification"),
+            n_classes=schema.n_classes or cfg.get("data", {}).get("classes") or 2,
+            n_outputs=int(schema.outputs or cfg.get("data", {}).get("outputs") or 1),
         )
-    is_cls = loss.kind in CLASSIFIERS
+    is_cls = is_classifier(loss)
     if proba and not is_cls:
         raise usage_error("--proba", "the model predicts real values, not classes; leave --proba out")
     with quiet_errstate():
         y = predict(m.model, m.params, prepared(m, x))
     rows: list[list[str]]
+    names = list(schema.class_names) if schema.class_names is not None else None
     if is_cls and proba:
         p = probabilities(loss, y)
-        names = class_names(cfg, p.shape[1])
-        header = [f"p_{n}" for n in names]
-        rows = [[str(v) for v in row] for row in p]
+        shown = names if names is not None and len(names) == p.shape[1] else class_names(cfg, p.shape[1])
+        header = [f"p_{n}" for n in shown]
+        rows = [[repr(float(v)) for v in row] for row in p]
     elif is_cls:
         labels = predicted_labels(loss, y)
-        stored = cfg.get("data", {}).get("class_names")
-        named = isinstance(stored, list) and stored != [str(i) for i in range(len(stored))]
-        if named and isinstance(stored, list) and int(labels.max(initial=0)) < len(stored):
+        named = names is not None and names != [str(i) for i in range(len(names))]
+        if named and names is not None and int(labels.max(initial=0)) < len(names):
             header = ["label", "class"]
-            rows = [[str(int(c)), str(stored[int(c)])] for c in labels]
+            rows = [[str(int(c)), names[int(c)]] for c in labels]
         else:
             header = ["label"]
             rows = [[str(int(c))] for c in labels]
     else:
-        header = ["y"] if y.shape[1] == 1 else [f"y{i}" for i in range(y.shape[1])]
-        rows = [[str(v) for v in row] for row in y]
+        values = np.asarray(y, dtype=np.float64)
+        if schema.target_scale is not None:  # trained on standardised targets: back to the original units
+            values = schema.target_scale.unscale(values)
+        target = schema.target if schema.target is not None and values.shape[1] == 1 else None
+        header = [target or "y"] if values.shape[1] == 1 else [f"y{i}" for i in range(values.shape[1])]
+        rows = [[repr(float(v)) for v in row] for row in values]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)

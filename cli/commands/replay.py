@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import handle_errors
-from ..options import DataOption, JsonOption, LabelColumnOption, PluginOption, SeedOption, SplitChoice
+from ..options import (
+    DataOption,
+    DelimiterOption,
+    HeaderOption,
+    JsonOption,
+    LabelColumnOption,
+    MaxParamsOption,
+    PluginOption,
+    PrefixOption,
+    SeedOption,
+    SplitChoice,
+    ThreadsOption,
+)
 from ..plugins import load_plugins
-from ..settings import DATA
+from ..settings import DATA, parse_delimiter
 
 __all__ = ["replay"]
 
@@ -28,18 +40,23 @@ def replay(
     ],
     data: DataOption = None,
     label_column: LabelColumnOption = None,
+    header: HeaderOption = None,
+    delimiter: DelimiterOption = None,
+    prefix: PrefixOption = None,
     seed: SeedOption = None,
     split: Annotated[
         SplitChoice | None,
         typer.Option(
-            help="Which samples to use: all, or the run's own training or validation split. Default: the "
-            "validation split when the run has one and --data is not given, else all.",
+            help="Which samples to use: all, or the run's own train, val or test part. Default: the "
+            "validation part when the run has one and --data is not given, else all (as 'evaluate').",
             show_default=False,
             rich_help_panel=DATA,
         ),
     ] = None,
     plot: Annotated[bool, typer.Option(help="Write replay.png into the run folder (needs matplotlib).")] = True,
     json_output: JsonOption = False,
+    max_params: MaxParamsOption = None,
+    threads: ThreadsOption = None,
     plugin: PluginOption = None,
 ) -> None:
     """Evaluate every saved state of a run in epoch order: cost and accuracy against epoch.
@@ -55,15 +72,22 @@ def replay(
     """
     with handle_errors():
         load_plugins(plugin)
-        _replay(
-            run,
-            data=data,
-            label_column=label_column,
-            seed=seed,
-            split=None if split is None else split.value,
-            plot=plot,
-            as_json=json_output,
-        )
+        from ..common import thread_limit
+        from ..errors import echo_err
+
+        with thread_limit(threads, echo_err):
+            _replay(
+                run,
+                data=data,
+                label_column=label_column,
+                seed=seed,
+                split=None if split is None else split.value,
+                plot=plot,
+                as_json=json_output,
+                max_params=max_params,
+                read={"header": header, "delimiter": None if delimiter is None else parse_delimiter(delimiter),
+                      "prefix": prefix},
+            )
 
 
 def _replay(
@@ -75,25 +99,34 @@ def _replay(
     split: str | None,
     plot: bool,
     as_json: bool,
+    max_params: int | None = None,
+    read: dict[str, Any] | None = None,
 ) -> None:
-    import json
     import math
+
+    import numpy as np
 
     from funcnn.io.layout import list_states
     from funcnn.replaying import replay
 
     from .. import plots
-    from ..common import percent
+    from ..common import json_text, percent
     from ..errors import echo_err, usage_error
-    from ..loading import CLASSIFIERS, check_task, data_to_score, load_model, loss_for, prepared, quiet_errstate
+    from ..loading import (
+        CLASSIFIERS,
+        check_task,
+        data_to_score,
+        default_split,
+        load_model,
+        loss_for,
+        prepared,
+        quiet_errstate,
+    )
 
     if not run.is_dir():
         raise usage_error("RUN_DIR", f"{str(run)!r} is not a run folder")
-    m = load_model(run)
-    cfg = m.run.config or {}
-    if split is None:
-        has_val = bool(cfg.get("split", {}).get("validation"))
-        split = "val" if has_val and data is None else "all"
+    m = load_model(run, max_params=max_params)
+    split = split or default_split(m, data)
     paths = list_states(run)
     if not paths:
         echo_err(
@@ -101,14 +134,19 @@ def _replay(
             "replaying its latest checkpoint only"
         )
         paths = [m.run.checkpoint]
-    ds = data_to_score(m, data, label_column, seed, split)
+    ds = data_to_score(m, data, label_column, seed, split, **(read or {}))
     loss = loss_for(m, ds)
     check_task(loss, ds)
     metric = "accuracy" if loss.kind in CLASSIFIERS else "rmse"
+    y = ds.y
+    scale = m.run.schema.target_scale if m.run.schema is not None else None
+    if scale is not None:  # the states predict standardised targets: the curve is in those units
+        y = scale.scale(np.asarray(y, dtype=np.float64))
+        echo_err("note: the run standardised its targets (--scale-target); costs and RMSE are in those units")
     with quiet_errstate():
-        curve = replay(paths, prepared(m, ds.x), ds.y, metrics=[metric])
+        curve = replay(paths, prepared(m, ds.x), y, metrics=[metric])
     if as_json:
-        print(json.dumps({"data": ds.name, "split": split, **curve.to_dict()}, indent=2))
+        print(json_text({"data": ds.name, "split": split, **curve.to_dict()}))
     else:
         where = "" if split == "all" else f", {split} split"
         lines = [

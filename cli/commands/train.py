@@ -13,29 +13,25 @@ read for ``funcnn --help``); numpy and funcnn are imported where they are used.
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
+from .. import signals
 from ..errors import EXIT_INTERRUPTED, deferred_interrupt, echo_err, fail, handle_errors, usage_error
-from ..options import PlotScale, PluginOption, with_settings_options
+from ..options import MaxParamsOption, PlotScale, PluginOption, with_settings_options
 from ..plugins import load_plugins
-from ..settings import OUTPUT, TrainSettings, differences, from_json, given_settings, resolve, to_json
+from ..settings import OUTPUT, TrainSettings, differences, from_json, given_settings, resolve
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from funcnn.datasets import Dataset
-    from funcnn.datasets.inputs import Preparation
-    from funcnn.heads import LossName
-    from funcnn.layers.base import Layer
-    from funcnn.losses import Loss
-    from funcnn.optim import Optimizer
-    from funcnn.schedules import Schedule
+    from funcnn.io.checkpoint import RunIdentity
+    from funcnn.io.lock import RunLock
     from funcnn.training import TrainState
 
+    from ..planning import Plan as _Plan
     from ..rundir import HistoryLog
 
 __all__ = ["train"]
@@ -90,6 +86,7 @@ def train(
         PlotScale,
         typer.Option(help="Cost axis of history.png.", rich_help_panel=OUTPUT),
     ] = PlotScale.log,
+    max_params: MaxParamsOption = None,
     plugin: PluginOption = None,
     **options: Any,
 ) -> None:
@@ -98,7 +95,7 @@ def train(
     Prints the data, model and loss it chose, a progress bar, then the final
     training and validation cost and accuracy. The run folder holds
     config.json, checkpoint.npz, preprocess.npz, history.csv and, with
-    matplotlib, history.png. Ctrl-C stops after saving the last finished epoch
+    matplotlib, history.png. Ctrl-C (or SIGTERM) stops after saving the last finished epoch
     and prints the command that resumes it.
 
     \b
@@ -113,7 +110,15 @@ def train(
     """
     with handle_errors():
         load_plugins(plugin)
-        how = _How(out=out, force=force, resume=resume, quiet=quiet, plot=plot, log_scale=plot_scale.value == "log")
+        how = _How(
+            out=out,
+            force=force,
+            resume=resume,
+            quiet=quiet,
+            plot=plot,
+            log_scale=plot_scale.value == "log",
+            max_params=max_params,
+        )
         _Trainer(how).run(given_settings(options))
 
 
@@ -126,161 +131,73 @@ class _How(NamedTuple):
     quiet: bool
     plot: bool
     log_scale: bool
-
-
-# --- building the run --------------------------------------------------------------------------
-
-
-def _mlp(hidden: tuple[int, ...], activation: str, dropout: float, out_dim: int) -> Layer:
-    """Dense layers with an activation (and dropout) after each hidden one; He init before ReLUs."""
-    from funcnn.initializers import HeNormal
-    from funcnn.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
-    from funcnn.network import Sequential
-
-    activations: dict[str, type[Layer]] = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "leaky_relu": LeakyReLU}
-    layers: list[Layer] = []
-    relu_like = activation in ("relu", "leaky_relu")
-    for width in hidden:
-        layers.append(Dense(width, w_init=HeNormal()) if relu_like else Dense(width))
-        layers.append(activations[activation]())
-        if dropout > 0:
-            layers.append(Dropout(dropout))
-    layers.append(Dense(out_dim))  # logits: the loss applies softmax or sigmoid
-    return Sequential(*layers)
-
-
-def _optimizer(settings: TrainSettings) -> tuple[Optimizer, float | Schedule]:
-    from funcnn.schedules import inverse_time_schedule
-    from funcnn.transforms import chain, l2
-
-    from ..optimizers import build_optimizer
-
-    assert settings.lr is not None  # filled in by resolve()
-    lr: float | Schedule = settings.lr
-    if settings.lr_decay > 0:
-        lr = inverse_time_schedule(settings.lr, decay=settings.lr_decay)
-    opt = build_optimizer(settings.optimizer, lr)
-    if settings.l2 > 0:
-        opt = chain(l2(settings.l2), opt)
-    return opt, lr
-
-
-class _Plan(NamedTuple):
-    """Everything a run needs, resolved: the config to store and the objects to train with."""
-
-    settings: TrainSettings
-    config: dict[str, Any]
-    ds: Dataset
-    model: Layer
-    loss: Loss
-    head: str
-    optimizer: Optimizer
-    lr: float | Schedule
-    prep: Preparation
-    x_train: Any
-    y_train: Any
-    validation: tuple[Any, Any] | None
-    metrics: tuple[str, ...]
-
-
-def _plan(
-    settings: TrainSettings, ds: Dataset, source: str, prior: Mapping[str, Any] | None, folder: Path | None
-) -> _Plan:
-    import numpy as np
-
-    import funcnn
-    from funcnn.config import load_model_file, model_from_config, to_config
-    from funcnn.datasets.inputs import Preparation, choose_layout, fingerprint, fit_preparation
-    from funcnn.heads import choose_head, loss_for_model
-    from funcnn.io.layout import PREPROCESS
-
-    from ..common import split_of
-
-    dtype: Any = np.float32 if settings.dtype == "float32" else np.float64
-    task = ds.task
-    n_outputs = int(ds.y.shape[1]) if task == "regression" else 1
-    loss_name: LossName | None = None
-    if settings.loss != "auto":
-        loss_name = typing.cast("LossName", settings.loss.replace("-", "_"))  # one of LossChoice: validated
-    model: Layer
-    if settings.model_file is not None:
-        if prior is not None and settings.model_file == prior["settings"].get("model_file"):
-            model = model_from_config(prior["model"])  # the file may have moved or changed since
-        else:
-            model = load_model_file(settings.model_file)
-        _, in_shape = choose_layout(model, ds.feature_shape)
-        loss, head = loss_for_model(model, in_shape, task, n_classes=ds.n_classes, n_outputs=n_outputs, loss=loss_name)
-    else:
-        assert settings.hidden is not None and settings.activation is not None and settings.dropout is not None
-        choice = choose_head(task, n_classes=ds.n_classes, n_outputs=n_outputs, loss=loss_name)
-        model = _mlp(settings.hidden, settings.activation, settings.dropout, choice.out_dim)
-        loss, head = choice.loss, choice.description
-    split = split_of(ds, settings.seed, settings.val_split)
-    train_idx, val_idx = split if split is not None else (np.arange(ds.n_samples), None)
-    if folder is not None and prior is not None:
-        prep = Preparation.load(folder / PREPROCESS)
-    else:
-        prep = fit_preparation(ds.x[train_idx], model, scale=settings.scale)  # type: ignore[arg-type]
-    if settings.augment is not None and len(prep.in_shape) != 3:
-        raise usage_error(
-            "--augment",
-            f"augments images (height, width, channels), but the model takes {prep.in_shape}; "
-            "give a convolutional model (--model) for image data",
-        )
-    x_train, y_train = prep.apply(ds.x[train_idx], dtype), ds.y[train_idx]
-    validation = None if val_idx is None else (prep.apply(ds.x[val_idx], dtype), ds.y[val_idx])
-    optimizer, lr = _optimizer(settings)
-    metrics = ("accuracy",) if task == "classification" else ("rmse",)
-    config: dict[str, Any] = {
-        "funcnn_version": funcnn.__version__,
-        "settings": to_json(settings),
-        "data": {
-            "source": source,
-            "name": ds.name,
-            "task": task,
-            "samples": ds.n_samples,
-            "feature_shape": list(ds.feature_shape),
-            "dtype": str(ds.x.dtype),
-            "classes": ds.n_classes,
-            "class_names": list(ds.class_names) if ds.class_names is not None else None,
-            "outputs": n_outputs if task == "regression" else None,
-            "fingerprint": fingerprint(ds.x, ds.y),
-        },
-        "split": {
-            "train": int(train_idx.shape[0]),
-            "validation": 0 if val_idx is None else int(val_idx.shape[0]),
-            "stratified": task == "classification",
-        },
-        "preprocess": prep.describe(),
-        "model": to_config(model),
-        "in_shape": list(prep.in_shape),
-        "output": head,
-        "loss": to_config(loss),
-        "optimizer": to_config(optimizer),
-        "metrics": list(metrics),
-    }
-    return _Plan(settings, config, ds, model, loss, head, optimizer, lr, prep, x_train, y_train, validation, metrics)
+    max_params: int | None = None
 
 
 # --- the command ---------------------------------------------------------------------------------
+
+
+def _with_identity(plan: _Plan, prior: Mapping[str, Any] | None) -> _Plan:
+    """The plan with the run's identity in its config: a new run's id, or the stored one when resuming."""
+    if prior is not None:
+        stored = prior.get("run")
+        return plan if stored is None else plan._replace(config={**plan.config, "run": stored})
+    return plan._replace(config={**plan.config, "run": {"id": _run_id(plan.config)}})
+
+
+def _run_id(config: Mapping[str, Any]) -> str:
+    """A digest of everything that decides a run's results: its data, model, split, and the settings
+    --resume may not change (the seed among them). Two runs with one id compute the same states, so
+    a checkpoint may move between them; from any other run it is refused. Being derived, not drawn,
+    the id keeps a resumed run's files byte-identical to those of a run never interrupted.
+    """
+    import hashlib
+    import json
+
+    import attrs
+
+    fixed = {f.name for f in attrs.fields(TrainSettings) if not f.metadata["option"].resumable}
+    basis = {k: v for k, v in config.items() if k not in ("funcnn_version", "run", "settings")}
+    basis["settings"] = {k: v for k, v in config["settings"].items() if k in fixed}
+    text = json.dumps(basis, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _identity(plan: _Plan) -> RunIdentity | None:
+    from funcnn.io.checkpoint import RunIdentity
+
+    run = plan.config.get("run")
+    if not isinstance(run, dict) or not isinstance(run.get("id"), str):
+        return None  # a run folder written before runs had an identity
+    return RunIdentity(run["id"], str(plan.config["data"]["fingerprint"]))
 
 
 class _Trainer:
     def __init__(self, how: _How) -> None:
         self.how = how
         self.quiet = how.quiet
+        self.locks: list[RunLock] = []
+        self.identity: RunIdentity | None = None
+        self.exit_code = EXIT_INTERRUPTED  # 143 after SIGTERM
 
     def info(self, text: str) -> None:
         if not self.quiet:
             echo_err(text)
 
     def run(self, given: Mapping[str, Any]) -> None:
-        from funcnn.errors import CheckpointError
+        try:
+            self._run(given)
+        finally:
+            for lock in self.locks:
+                lock.release()
+
+    def _run(self, given: Mapping[str, Any]) -> None:
         from funcnn.io.layout import CONFIG, LATEST
         from funcnn.io.runs import read_json
 
-        from ..common import check_data_option, data_source, load_dataset
-        from ..rundir import run_files
+        from ..common import check_data_option, data_source
+        from ..planning import inherit_freeze, load_run_data, plan_run
+        from ..rundir import check_run_config, run_files
 
         how = self.how
         prior: dict[str, Any] | None = None
@@ -293,27 +210,38 @@ class _Trainer:
                 raise usage_error("--force", "cannot be combined with --resume, which keeps the run")
             if how.out is not None and how.out.resolve() != how.resume.resolve():
                 raise usage_error("--out", "a resumed run continues in its own folder; leave --out out")
+            if not (folder / LATEST).is_file() and run_files(folder):
+                fail(
+                    f"--resume {folder}: an incomplete run folder: it has no {LATEST} (the run that created it "
+                    "stopped before saving its first epoch), so there is nothing to continue",
+                    f"start it afresh with: funcnn train --out {folder} --force (its files are replaced)",
+                )
             if not (folder / CONFIG).is_file() or not (folder / LATEST).is_file():
                 raise usage_error("--resume", f"{str(folder)!r} is not a run folder (it needs {CONFIG} and {LATEST})")
-            prior = read_json(folder / CONFIG)
-            if not isinstance(prior.get("settings"), dict):
-                raise CheckpointError(f"{folder / CONFIG}: no 'settings' table; not written by 'funcnn train'")
+            self._claim(folder, "--resume", take_stale=True)
+            prior = check_run_config(read_json(folder / CONFIG), folder / CONFIG)
         elif how.out is not None:
             if how.out.exists() and not how.out.is_dir():
                 raise usage_error("--out", f"{str(how.out)!r} is a file; give a folder")
+            self._claim(how.out, "--out", take_stale=how.force)
             if run_files(how.out) and not how.force:
+                complete = (how.out / LATEST).is_file()
                 raise usage_error(
                     "--out",
                     f"{str(how.out)!r} already holds a run; continue it with --resume {how.out}, replace it with "
-                    "--force, or choose another folder",
+                    "--force, or choose another folder"
+                    if complete
+                    else f"{str(how.out)!r} holds an incomplete run (no {LATEST}: it stopped before its first save); "
+                    "start it afresh with --force, or choose another folder",
                 )
         if "data" in given:
             check_data_option(str(given["data"]))
         prior_settings = None if prior is None or folder is None else from_json(prior["settings"], str(folder / CONFIG))
         settings = resolve(given, prior_settings)
+        if prior is None:
+            settings = inherit_freeze(settings, given)
         spec = str(given.get("data") or (prior["data"]["source"] if prior is not None else settings.data))
-        ds = load_dataset(spec, seed=settings.seed, label_column=settings.label_column)
-        plan = _plan(settings, ds, data_source(spec), prior, folder)
+        plan = plan_run(settings, load_run_data(spec, settings), data_source(spec), prior, folder)
         if prior is not None and folder is not None:
             differ = differences(prior, plan.config)
             if differ:
@@ -321,9 +249,28 @@ class _Trainer:
                     f"--resume {folder}: this run differs from its {CONFIG}: {'; '.join(differ)}",
                     "leave those options out to keep the run's values, or start a new run without --resume",
                 )
-            self.train(plan, folder, resumed=True)
+            self.train(_with_identity(plan, prior), folder, resumed=True)
         else:
-            self.train(plan, self._new_folder(plan), resumed=False)
+            self.train(_with_identity(plan, None), self._new_folder(plan), resumed=False)
+
+    def _claim(self, folder: Path, option: str, *, take_stale: bool) -> None:
+        """Hold ``folder`` for this process until the command ends (released in :meth:`run`)."""
+        from funcnn.errors import RunLockedError
+        from funcnn.io.lock import claim
+
+        try:
+            lock = claim(folder, take_stale=take_stale)
+        except RunLockedError as e:
+            if not e.stale:
+                fail(str(e), "two processes must not write one run folder; choose another --out")
+            fail(
+                f"{e}; the run folder may be incomplete",
+                f"continue it with --resume {folder}, or start it afresh with --out {folder} --force",
+            )
+        self.locks.append(lock)
+        if lock.replaced is not None:
+            self.info(f"note: {option} {folder}: took over the lock left by {lock.replaced.describe()}, "
+                      "which is no longer running")
 
     def _new_folder(self, plan: _Plan) -> Path:
         from datetime import datetime
@@ -332,8 +279,10 @@ class _Trainer:
 
         out = self.how.out
         if out is None:
-            return new_run_dir("runs", plan.ds.name, now=datetime.now())
-        for old in run_files(out):  # only with --force (checked before anything was loaded)
+            folder = new_run_dir("runs", plan.ds.name, now=datetime.now())
+            self._claim(folder, "--out", take_stale=False)
+            return folder
+        for old in run_files(out):  # only with --force (checked, and the folder claimed, before anything was loaded)
             old.unlink()
         out.mkdir(parents=True, exist_ok=True)
         return out
@@ -343,47 +292,34 @@ class _Trainer:
     def _start_state(self, plan: _Plan, folder: Path, resumed: bool) -> TrainState[Any]:
         import numpy as np
 
-        from funcnn.augment import Compose
         from funcnn.errors import CheckpointError
-        from funcnn.io.checkpoint import load
+        from funcnn.io.checkpoint import MAX_PARAMS, load
         from funcnn.io.layout import CONFIG, LATEST
-        from funcnn.network import init
-        from funcnn.training import TrainState
 
-        from ..common import run_keys
+        from ..planning import initial_state
 
         settings = plan.settings
         dtype = np.float32 if settings.dtype == "float32" else np.float64
         if resumed:
-            state = load(folder / LATEST, dtype=dtype, model=plan.model)
+            _check_identity(folder / LATEST, _identity(plan), plan.config["data"]["fingerprint"])
+            limit = MAX_PARAMS if self.how.max_params is None else self.how.max_params
+            state = load(folder / LATEST, dtype=dtype, model=plan.model, max_params=limit)
             if state.loss != plan.loss or state.optimizer != plan.optimizer:
                 raise CheckpointError(f"{folder / LATEST}: its loss or optimizer is not the one in {CONFIG}")
             return state
-        keys = run_keys(settings.seed)
-        params = init(plan.model, keys.init, in_shape=plan.prep.in_shape, dtype=dtype)
-        batch = settings.batch_size
-        return TrainState.create(
-            plan.model,
-            params,
-            loss=plan.loss,
-            optimizer=plan.optimizer,
-            key=keys.train,
-            batch_size=None if batch == "full" else int(batch),
-            metrics=plan.metrics,
-            patience=settings.early_stopping,
-            augment=None if settings.augment is None else Compose.from_text(settings.augment),
-        )
+        return initial_state(plan)  # the plan holds the new run's one init (grafted with --init-from)
 
     def describe(self, plan: _Plan, state: TrainState[Any], folder: Path, resumed: bool) -> None:
         from funcnn.tree import tree_size
 
-        from ..common import layers_text, samples_text
+        from ..common import layers_text, samples_text, task_text
 
         c, settings = plan.config, plan.settings
         d, s = c["data"], c["split"]
         what = f"{d['classes']} classes" if d["task"] == "classification" else f"{d['outputs']} target(s)"
         held = f"; {s['train']} for training, {s['validation']} for validation" if s["validation"] else ""
         self.info(f"data       {d['name']}: {samples_text(d['samples'], d['feature_shape'])}, {what}{held}")
+        self.info(f"task       {task_text(plan.ds, settings)}")
         p = c["preprocess"]
         scale = {
             "standard": "standardised (training mean and std)",
@@ -409,17 +345,21 @@ class _Trainer:
         import shlex
         import time
 
-        from funcnn.io.layout import CONFIG, HISTORY, LATEST, PREPROCESS
+        from funcnn.io.layout import CONFIG, HISTORY, LATEST, PREPROCESS, SCHEMA
 
         from ..rundir import HistoryLog, history_columns, write_json
 
         settings = plan.settings
         target = settings.epochs
         in_shape = plan.prep.in_shape
+        self.identity = _identity(plan)
         state = self._start_state(plan, folder, resumed)
         if resumed:
             if state.stopped:
-                why = "early stopping" if state.stop_reason == "early_stopping" else "the cost became NaN or infinite"
+                why = {
+                    "early_stopping": "early stopping",
+                    "converged": "it converged: the gradient norm fell below --tol",
+                }.get(str(state.stop_reason), "the cost became NaN or infinite")
                 fail(
                     f"--resume {folder}: the run stopped at epoch {state.epoch} ({why}); there is nothing to continue",
                     "start a new run (with a smaller --lr if the cost diverged)",
@@ -433,6 +373,8 @@ class _Trainer:
         columns = history_columns(plan.metrics, validation=plan.validation is not None)
         with deferred_interrupt():
             write_json(folder / CONFIG, plan.config)
+            if plan.schema is not None and not (resumed and (folder / SCHEMA).is_file()):
+                write_json(folder / SCHEMA, plan.schema.to_json())
             if not resumed:
                 plan.prep.save(folder / PREPROCESS)
                 self._save(folder, state, in_shape, every)
@@ -453,7 +395,7 @@ class _Trainer:
             command = f"funcnn train --resume {shlex.quote(str(folder))}"
             echo_err(f"interrupted: saved epoch {last.epoch} of {target} in {folder / LATEST}")
             echo_err(f"resume with: {command}")
-            raise typer.Exit(EXIT_INTERRUPTED)
+            raise typer.Exit(self.exit_code)
         if outcome == "non_finite":
             assert settings.lr is not None
             fail(
@@ -478,8 +420,8 @@ class _Trainer:
         from funcnn.io.layout import LATEST, epoch_path
 
         if every is not None and (state.epoch % every == 0 or final_epoch):
-            save(epoch_path(folder, state.epoch), state, in_shape=in_shape)
-        save(folder / LATEST, state, in_shape=in_shape)
+            save(epoch_path(folder, state.epoch), state, in_shape=in_shape, run=self.identity)
+        save(folder / LATEST, state, in_shape=in_shape, run=self.identity)
 
     def _loop(
         self, plan: _Plan, state: TrainState[Any], target: int, log: HistoryLog, folder: Path, every: int | None
@@ -492,6 +434,7 @@ class _Trainer:
         from funcnn import training
         from funcnn.schedules import learning_rate
 
+        from ..common import thread_limit
         from ..progress import EpochProgress
         from ..rundir import history_row
 
@@ -506,6 +449,7 @@ class _Trainer:
             # Overflow in a diverging run is reported as a non-finite cost, not as numpy warnings.
             with (
                 np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"),
+                thread_limit(plan.settings.threads, self.info),
                 EpochProgress(target, state.epoch, quiet=self.quiet) as bar,
             ):
                 for new in states:
@@ -520,7 +464,8 @@ class _Trainer:
                         with deferred_interrupt():
                             self._save(folder, new, in_shape, every)
                     bar.update(new.epoch, _bar_text(new, is_cls))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
+            self.exit_code = signals.exit_code(e)
             if logged < last.epoch:
                 log.append(history_row(last, lr=learning_rate(plan.lr, max(last.step - 1, 0)), seconds=math.nan))
             return last, "interrupted"
@@ -542,6 +487,11 @@ class _Trainer:
             epochs = (
                 f"epochs      {final.epoch} of {target} ({elapsed:.1f} s): early stopping, no lower {watched} cost "
                 f"for {final.patience} epochs; the weights of epoch {final.best_epoch} are kept"
+            )
+        if final.stop_reason == "converged":
+            epochs = (
+                f"epochs      {final.epoch} of {target} ({elapsed:.1f} s): converged, the full-data gradient norm "
+                f"fell below --tol {plan.settings.tol:g}"
             )
         show = percent if metric == "accuracy" else (lambda v: f"{v:.4g}")
         lines = [epochs, f"training    cost {h.cost[at]:.4f}  {metric} {show(float(h.metrics.leaf(metric)[at]))}"]
@@ -586,3 +536,34 @@ def _bar_text(state: TrainState[Any], is_cls: bool) -> str:
     elif is_cls:
         text += f" acc {percent(float(h.metrics.leaf('accuracy')[-1]))}"
     return text
+
+
+def _check_identity(file: Path, expected: RunIdentity | None, data: str) -> None:
+    """Refuse to resume from a checkpoint of another run (copied in from elsewhere), naming both runs."""
+    from funcnn.io.checkpoint import checkpoint_info
+    from funcnn.io.layout import CONFIG
+
+    found = checkpoint_info(file).run
+    if expected is None:  # a run folder from before run ids: the data can still be compared
+        if found is not None and found.data != data:
+            fail(
+                f"--resume: {file} was saved by run {found.id} trained on data {_short(found.data)}, but the "
+                f"{CONFIG} beside it describes data {_short(data)}",
+                "a checkpoint belongs to the run folder that wrote it; resume that run's own folder",
+            )
+        return
+    if found is None or found != expected:
+        saved_by = "an unknown run (no run id in the file)" if found is None else (
+            f"run {found.id} (data {_short(found.data)})"
+        )
+        fail(
+            f"--resume: {file} was saved by {saved_by}, but this folder is run {expected.id} "
+            f"(data {_short(expected.data)}) according to its {CONFIG}; the checkpoint was copied from another run",
+            "resume the folder the checkpoint came from, or restore this run's own checkpoint (its epoch-NNNN.npz "
+            "files carry the same id)",
+        )
+
+
+def _short(fingerprint: str) -> str:
+    """``sha256:0123456789ab...`` -> ``0123456789ab``: enough to tell two data sets apart in a message."""
+    return fingerprint.rpartition(":")[2][:12]

@@ -89,6 +89,41 @@ def _maps(n: int) -> Maps:
 # -- geometric specs -------------------------------------------------------------------------------
 
 
+# The sampling options of every resampling spec: one image sampling, so a Compose's members must agree on them.
+_SAMPLING = ("fill", "value", "interpolation")
+
+
+def _own_fields_first(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
+    # A spec's own fields lead (they are its positional ones); the inherited sampling options follow.
+    return [f for f in fields if f.name not in _SAMPLING] + [f for f in fields if f.name in _SAMPLING]
+
+
+@attrs.frozen(repr=False)
+class _Resampled:
+    """The shared base of the geometric specs that resample the image.
+
+    It holds the sampling options (``fill``, ``value``, ``interpolation``,
+    keyword-only) and applies the spec alone; a subclass states its ``kind``,
+    its own fields and :meth:`matrices`, under
+    ``@attrs.frozen(repr=False, field_transformer=_own_fields_first)``.
+    """
+
+    __repr__ = short_repr
+
+    kind: ClassVar[str]
+    geometric: ClassVar[bool] = True
+    fill: Fill = attrs.field(default="nearest", kw_only=True, validator=_IN_FILLS)
+    value: float = attrs.field(default=0.0, kw_only=True, converter=float)
+    interpolation: Interpolation = attrs.field(default="bilinear", kw_only=True, validator=_IN_INTERPOLATIONS)
+
+    def matrices(self, key: Key, n: int, height: int, width: int) -> Maps:
+        """``(n, 3, 3)`` forward maps on centred ``(u, v)`` = (column, row) pixel coordinates."""
+        raise NotImplementedError
+
+    def __call__(self, key: Key, x: NDArray[ImageT]) -> NDArray[ImageT]:
+        return _run((self,), (key,), x, self)
+
+
 @attrs.frozen(repr=False)
 class RandomFlip:
     """Mirror each sample with probability 1/2: left-right (``horizontal``) and/or top-bottom (``vertical``).
@@ -125,119 +160,79 @@ class RandomFlip:
         return out.reshape(x.shape)
 
 
-@attrs.frozen(repr=False)
-class RandomRotation:
+@attrs.frozen(repr=False, field_transformer=_own_fields_first)
+class RandomRotation(_Resampled):
     """Rotate each sample by an angle drawn uniformly from ``degrees`` (counter-clockwise positive).
 
     Forward map ``u' = c u + s v``, ``v' = -s u + c v`` with ``c = cos θ``,
     ``s = sin θ`` on centred column/row coordinates (rows point down).
     """
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "random_rotation"
-    geometric: ClassVar[bool] = True
     degrees: tuple[float, float] = attrs.field(converter=_pair, validator=_check_pair)
-    fill: Fill = attrs.field(default="nearest", kw_only=True, validator=_IN_FILLS)
-    value: float = attrs.field(default=0.0, kw_only=True, converter=float)
-    interpolation: Interpolation = attrs.field(default="bilinear", kw_only=True, validator=_IN_INTERPOLATIONS)
 
     def matrices(self, key: Key, n: int, height: int, width: int) -> Maps:
-        """``(n, 3, 3)`` forward maps on centred ``(u, v)`` = (column, row) pixel coordinates."""
         theta = np.deg2rad(_uniform(key, self.degrees, n))
         c, s = np.cos(theta), np.sin(theta)
         m = _maps(n)
         m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = c, s, -s, c
         return m
 
-    def __call__(self, key: Key, x: NDArray[ImageT]) -> NDArray[ImageT]:
-        return _run((self,), (key,), x, self)
 
-
-@attrs.frozen(repr=False)
-class RandomShift:
+@attrs.frozen(repr=False, field_transformer=_own_fields_first)
+class RandomShift(_Resampled):
     """Translate each sample by fractions of its size drawn from ``height`` and ``width``.
 
     A positive shift moves the content down (``height``) or right (``width``)
     by ``fraction * size`` pixels.
     """
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "random_shift"
-    geometric: ClassVar[bool] = True
     height: tuple[float, float] = attrs.field(converter=_pair, validator=_check_pair)
     width: tuple[float, float] = attrs.field(converter=_pair, validator=_check_pair)
-    fill: Fill = attrs.field(default="nearest", kw_only=True, validator=_IN_FILLS)
-    value: float = attrs.field(default=0.0, kw_only=True, converter=float)
-    interpolation: Interpolation = attrs.field(default="bilinear", kw_only=True, validator=_IN_INTERPOLATIONS)
 
     def matrices(self, key: Key, n: int, height: int, width: int) -> Maps:
-        """``(n, 3, 3)`` forward maps on centred ``(u, v)`` = (column, row) pixel coordinates."""
         k_h, k_w = fold_in(key, "height"), fold_in(key, "width")
         m = _maps(n)
         m[:, 0, 2] = _uniform(k_w, self.width, n) * width
         m[:, 1, 2] = _uniform(k_h, self.height, n) * height
         return m
 
-    def __call__(self, key: Key, x: NDArray[ImageT]) -> NDArray[ImageT]:
-        return _run((self,), (key,), x, self)
 
-
-@attrs.frozen(repr=False)
-class RandomShear:
+@attrs.frozen(repr=False, field_transformer=_own_fields_first)
+class RandomShear(_Resampled):
     """Shear each sample horizontally by an angle drawn from ``degrees``: ``u' = u + tan(θ) v``."""
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "random_shear"
-    geometric: ClassVar[bool] = True
     degrees: tuple[float, float] = attrs.field(converter=_pair, validator=_check_pair)
-    fill: Fill = attrs.field(default="nearest", kw_only=True, validator=_IN_FILLS)
-    value: float = attrs.field(default=0.0, kw_only=True, converter=float)
-    interpolation: Interpolation = attrs.field(default="bilinear", kw_only=True, validator=_IN_INTERPOLATIONS)
 
     def __attrs_post_init__(self) -> None:
         if max(abs(d) for d in self.degrees) >= 90.0:
             raise ValueError(f"RandomShear: degrees must lie in (-90, 90), got degrees={self.degrees!r}")
 
     def matrices(self, key: Key, n: int, height: int, width: int) -> Maps:
-        """``(n, 3, 3)`` forward maps on centred ``(u, v)`` = (column, row) pixel coordinates."""
         m = _maps(n)
         m[:, 0, 1] = np.tan(np.deg2rad(_uniform(key, self.degrees, n)))
         return m
 
-    def __call__(self, key: Key, x: NDArray[ImageT]) -> NDArray[ImageT]:
-        return _run((self,), (key,), x, self)
 
-
-@attrs.frozen(repr=False)
-class RandomZoom:
+@attrs.frozen(repr=False, field_transformer=_own_fields_first)
+class RandomZoom(_Resampled):
     """Scale each sample about its centre by ``1 + offset``, the offset drawn from ``range``.
 
     ``RandomZoom(0.2)`` scales by a factor in ``[0.8, 1.2]`` (above 1 enlarges
     the content), the same factor on both axes.
     """
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "random_zoom"
-    geometric: ClassVar[bool] = True
     range: tuple[float, float] = attrs.field(converter=_pair, validator=_check_zoom)
-    fill: Fill = attrs.field(default="nearest", kw_only=True, validator=_IN_FILLS)
-    value: float = attrs.field(default=0.0, kw_only=True, converter=float)
-    interpolation: Interpolation = attrs.field(default="bilinear", kw_only=True, validator=_IN_INTERPOLATIONS)
 
     def matrices(self, key: Key, n: int, height: int, width: int) -> Maps:
-        """``(n, 3, 3)`` forward maps on centred ``(u, v)`` = (column, row) pixel coordinates."""
         z = 1.0 + _uniform(key, self.range, n)
         m = _maps(n)
         m[:, 0, 0] = z
         m[:, 1, 1] = z
         return m
-
-    def __call__(self, key: Key, x: NDArray[ImageT]) -> NDArray[ImageT]:
-        return _run((self,), (key,), x, self)
 
 
 # -- pointwise specs -------------------------------------------------------------------------------
@@ -278,8 +273,6 @@ def _flatten(value: Iterable[Augmentation]) -> tuple[Augmentation, ...]:
         out.extend(spec.specs if isinstance(spec, Compose) else [spec])
     return tuple(out)
 
-
-_SAMPLING = ("fill", "value", "interpolation")
 
 
 def _check_specs(

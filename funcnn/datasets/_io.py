@@ -24,6 +24,8 @@ def read_bytes(path: Path, *, label: str | None = None) -> bytes:
         raise DataError(f"{name}: no such file")
     if path.is_dir():
         raise DataError(f"{name}: is a directory, expected a file")
+    if not path.is_file():  # a FIFO would block forever, a device (/dev/zero) never end
+        raise DataError(f"{name}: not a regular file (a pipe, a device or a socket); give a data file")
     try:
         raw = path.read_bytes()
     except OSError as e:

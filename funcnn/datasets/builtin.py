@@ -23,7 +23,7 @@ True
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from types import MappingProxyType
 
@@ -37,7 +37,7 @@ from funcnn.datasets.dataset import Dataset, Task
 from funcnn.errors import DataError, MissingRngError
 from funcnn.rng import Key
 
-__all__ = ["BuiltinInfo", "builtin_names", "describe_builtins", "load_builtin"]
+__all__ = ["GENERATOR_OPTIONS", "BuiltinInfo", "builtin_names", "describe_builtins", "load_builtin"]
 
 DIGITS_SOURCE = (
     "UCI Machine Learning Repository, Optical Recognition of Handwritten Digits (test part), "
@@ -220,6 +220,52 @@ _REGISTRY: MappingProxyType[str, tuple[BuiltinInfo, Callable[[Key | None], Datas
 )
 
 
+# The generator options each synthetic built-in takes: {option: the generator's argument}.
+# ``samples`` is per class for classification sets and in all for regression ones.
+GENERATOR_OPTIONS: MappingProxyType[str, MappingProxyType[str, str]] = MappingProxyType(
+    {
+        name: MappingProxyType(options)
+        for name, options in (
+            ("spiral", {"samples": "n_per_class", "noise": "noise", "classes": "classes"}),
+            ("xor", {"samples": "n_per_class", "noise": "noise"}),
+            ("moons", {"samples": "n_per_class", "noise": "noise"}),
+            ("circles", {"samples": "n_per_class", "noise": "noise"}),
+            ("blobs", {"samples": "n_per_class", "noise": "std", "classes": "classes"}),
+            ("line", {"samples": "n", "noise": "noise"}),
+            ("linear", {"samples": "n", "noise": "noise"}),
+            ("polynomial", {"samples": "n", "noise": "noise"}),
+        )
+    }
+)
+_GENERATORS: MappingProxyType[str, Callable[..., Dataset]] = MappingProxyType(
+    {
+        "spiral": synthetic.spiral,
+        "xor": synthetic.xor,
+        "moons": synthetic.moons,
+        "circles": synthetic.circles,
+        "blobs": synthetic.blobs,
+        "line": synthetic.line,
+        "linear": synthetic.linear,
+        "polynomial": synthetic.polynomial,
+    }
+)
+
+
+def _generated(name: str, key: Key | None, options: Mapping[str, int | float]) -> Dataset:
+    allowed = GENERATOR_OPTIONS.get(name, MappingProxyType({}))
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        takes = f"takes {', '.join(allowed)}" if allowed else "is not synthetic and takes no generator options"
+        raise DataError(f"load_builtin({name!r}): unknown generator option {unknown[0]!r}; {name} {takes}")
+    if key is None:
+        raise MissingRngError(f"load_builtin({name!r}): a synthetic data set needs key=..., e.g. funcnn.key(0)")
+    try:
+        return _GENERATORS[name](key, **{allowed[k]: v for k, v in options.items()})
+    except ValueError as e:
+        shown = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        raise DataError(f"load_builtin({name!r}, {shown}): {e}") from None
+
+
 def builtin_names() -> tuple[str, ...]:
     """The names :func:`load_builtin` accepts: real data sets first, then synthetic ones."""
     return tuple(_REGISTRY)
@@ -230,19 +276,31 @@ def describe_builtins() -> tuple[BuiltinInfo, ...]:
     return tuple(info for info, _ in _REGISTRY.values())
 
 
-def load_builtin(name: str, *, key: Key | None = None) -> Dataset:
+def load_builtin(name: str, *, key: Key | None = None, options: Mapping[str, int | float] | None = None) -> Dataset:
     """A built-in data set by name; synthetic ones are ``generator(key)`` with default arguments.
 
     Args:
         name: one of :func:`builtin_names`.
         key: required for synthetic data sets (ignored by real ones):
             ``load_builtin("spiral", key=k)`` equals ``synthetic.spiral(k)``.
+        options: generator options of a synthetic data set (see
+            :data:`GENERATOR_OPTIONS`): ``samples`` (per class for
+            classification, in all for regression), ``noise`` and, for
+            spiral and blobs, ``classes``.
 
     Raises:
-        DataError: an unknown name (the message lists the built-in names), or a damaged shipped file.
+        DataError: an unknown name (the message lists the built-in names), a
+            damaged shipped file, or a generator option the data set does not
+            take or a bad value (the message names the options it takes).
         MissingRngError: a synthetic data set without ``key``.
+
+    >>> import funcnn as fn
+    >>> load_builtin("spiral", key=fn.key(0), options={"samples": 20, "classes": 4}).x.shape
+    (80, 2)
     """
     entry = _REGISTRY.get(name)
     if entry is None:
         raise DataError(f"{name!r}: no built-in data set of that name; built-in names: {', '.join(_REGISTRY)}")
+    if options:
+        return _generated(name, key, options)
     return entry[1](key)

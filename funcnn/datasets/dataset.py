@@ -10,13 +10,16 @@ read-only, and ``x, y = ds`` unpacks it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import attrs
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from funcnn.errors import DataError
+
+if TYPE_CHECKING:
+    from funcnn.datasets.schema import Schema
 
 __all__ = ["TASKS", "Dataset", "Task"]
 
@@ -45,6 +48,14 @@ def _names(value: tuple[str, ...] | list[str] | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(str(v) for v in value)
 
 
+def _name_tuple(value: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    return _names(value) or ()
+
+
+def _int_tuple(value: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    return tuple(int(i) for i in value)
+
+
 @attrs.frozen(repr=False, eq=False)
 class Dataset:
     """A named pair of read-only arrays ``x: (n, *features)`` and ``y``.
@@ -69,6 +80,11 @@ class Dataset:
     class_names: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
     source: str = ""
     files: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
+    feature_names: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
+    target: str | None = None
+    target_position: int | None = None
+    dropped: tuple[str, ...] = attrs.field(default=(), converter=_name_tuple)
+    dropped_positions: tuple[int, ...] = attrs.field(default=(), converter=_int_tuple)
 
     def __attrs_post_init__(self) -> None:
         x, y, where = self.x, self.y, f"Dataset {self.name!r}"
@@ -76,6 +92,10 @@ class Dataset:
             raise DataError(f"{where}: x and y need a leading sample axis, got x {x.shape} and y {y.shape}")
         if x.shape[0] != y.shape[0]:
             raise DataError(f"{where}: x has {x.shape[0]} samples but y has {y.shape[0]}")
+        if self.feature_names is not None and len(self.feature_names) != int(np.prod(x.shape[1:])):
+            raise DataError(
+                f"{where}: {len(self.feature_names)} feature names for samples of shape {tuple(x.shape[1:])}"
+            )
         if self.files is not None and len(self.files) != x.shape[0]:
             raise DataError(f"{where}: x has {x.shape[0]} samples but files names {len(self.files)}")
         if np.issubdtype(x.dtype, np.inexact) and not np.all(np.isfinite(x)):
@@ -130,6 +150,31 @@ class Dataset:
         if self.class_names is not None:
             return len(self.class_names)
         return int(self.y.max()) + 1 if self.y.size else 0
+
+    @property
+    def schema(self) -> Schema:
+        """What the data mean (:class:`~funcnn.datasets.Schema`): feature names, shape, task, classes.
+
+        >>> import numpy as np
+        >>> ds = Dataset(np.zeros((2, 2)), np.array([0, 1]), class_names=("no", "yes"), feature_names=("a", "b"))
+        >>> ds.schema.features, ds.schema.class_names
+        (('a', 'b'), ('no', 'yes'))
+        """
+        from funcnn.datasets.schema import Schema  # noqa: PLC0415 - schema.py builds on this module
+
+        is_cls = self.task == "classification"
+        return Schema(
+            features=self.feature_names,
+            feature_shape=self.feature_shape,
+            task=self.task,
+            class_names=self.class_names,
+            classes=self.n_classes if is_cls and self.class_names is None else None,
+            outputs=None if is_cls else int(np.prod(self.y.shape[1:])),
+            target=self.target,
+            target_position=self.target_position,
+            dropped=self.dropped,
+            dropped_positions=self.dropped_positions,
+        )
 
     @property
     def labels(self) -> NDArray[np.int64]:

@@ -36,7 +36,7 @@ from funcnn.datasets.prepare import split_indices
 from funcnn.errors import DataError
 from funcnn.rng import Key, fold_in
 
-__all__ = ["IMAGE_SUFFIXES", "ImageSplits", "image_splits", "load_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "ImageSplits", "image_splits", "is_image_source", "load_image_folder", "load_images"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 Color: TypeAlias = Literal["rgb", "gray"]
@@ -192,6 +192,59 @@ def _decode(image: ModuleType, path: Path, mode: str, hw: tuple[int, int] | None
             return np.asarray(out, dtype=np.uint8)
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path}: cannot decode the image ({e}); the file may be truncated or corrupt") from None
+
+
+def is_image_source(path: str | Path) -> bool:
+    """True for an image file (by suffix) or a folder holding image files (at any depth)."""
+    p = Path(path)
+    if p.is_file():
+        return p.suffix.lower() in IMAGE_SUFFIXES
+    return p.is_dir() and bool(_image_files(p))
+
+
+def load_images(
+    path: str | Path, *, size: int | tuple[int, int] | None = None, color: Color = "rgb"
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Unlabelled images to predict for: one image file, or every image under a folder, sorted by path.
+
+    A class-per-subfolder tree is read too (its folder names are ignored), so
+    the images of a labelled folder can be predicted for.
+
+    Args:
+        path: an image file (``.png``, ``.jpg``/``.jpeg``, ``.bmp``) or a folder.
+        size: resize every image to ``(height, width)``; without it all must have one size.
+        color: ``"rgb"`` (3 channels) or ``"gray"`` (1 channel).
+
+    Returns:
+        ``(x, files)``: read-only uint8 images ``(n, height, width, channels)`` and the file of each.
+
+    Raises:
+        DataError: no image in the folder, a file that cannot be decoded, or sizes that differ without ``size``.
+        ImportError: Pillow is not installed.
+    """
+    p = Path(path)
+    hw = _as_size(size)
+    if color not in _MODES:
+        raise ValueError(f"load_images: color must be 'rgb' or 'gray', got color={color!r}")
+    files = [p] if p.is_file() else _image_files(p) if p.is_dir() else []
+    if not files:
+        raise DataError(f"{p}: no image files ({', '.join(IMAGE_SUFFIXES)}) to read")
+    image = _pillow()
+    mode, channels = _MODES[color]
+    if hw is None:
+        shapes = [_header(image, f) for f in files]
+        other = next((i for i, s in enumerate(shapes) if s != shapes[0]), None)
+        if other is not None:
+            raise DataError(
+                f"{p}: images differ in size: {files[0]} is {shapes[0][1]}x{shapes[0][0]} (width x height) but "
+                f"{files[other]} is {shapes[other][1]}x{shapes[other][0]}; give a size to resize them"
+            )
+        hw = shapes[0]
+    x = np.empty((len(files), hw[0], hw[1], channels), dtype=np.uint8)
+    for i, f in enumerate(files):
+        x[i] = _decode(image, f, mode, hw).reshape(hw[0], hw[1], channels)
+    x.flags.writeable = False
+    return x, tuple(map(str, files))
 
 
 @attrs.frozen

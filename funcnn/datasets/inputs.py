@@ -26,11 +26,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from funcnn._typing import FloatT, Shape
-from funcnn.datasets._csv import decode_text, parse_features_csv
+from funcnn.datasets._csv import decode_text, read_grid, read_numbers, text_rows, to_float
 from funcnn.datasets._io import read_bytes
 from funcnn.datasets.builtin import builtin_names
-from funcnn.datasets.loaders import load_csv, load_data
+from funcnn.datasets.images import is_image_source, load_images
+from funcnn.datasets.loaders import load_csv_features, load_data
 from funcnn.datasets.prepare import MinMaxScaler, Standardizer
+from funcnn.datasets.schema import Schema
 from funcnn.errors import DataError, ShapeError
 from funcnn.layers.base import Layer
 from funcnn.network import output_shape
@@ -236,26 +238,26 @@ def fit_preparation(x_train: ArrayLike, model: Layer, *, scale: Scale | Literal[
 # --- inputs for prediction -------------------------------------------------------------------
 
 
-def _delimiter(p: Path) -> str:
-    return "\t" if p.name.lower().removesuffix(".gz").endswith(".tsv") else ","
-
-
-def load_features_csv(path: str | os.PathLike[str], *, header: bool | None = None) -> NDArray[np.float64]:
-    """``(n, columns)`` float64 features from a CSV (or ``.tsv``, optionally gzipped) without a label column.
+def load_features_csv(
+    path: str | os.PathLike[str], *, header: bool | None = None, delimiter: str | None = None
+) -> NDArray[np.float64]:
+    """``(n, columns)`` float64 features from a CSV (or ``.tsv``, optionally gzipped) whose every column is a feature.
 
     Raises:
         DataError: a missing file, a ragged row, or a bad cell (naming the line and column).
     """
     p = Path(path)
-    return parse_features_csv(decode_text(read_bytes(p), str(p)), str(p), header=header, delimiter=_delimiter(p))
-
-
-def _first_row_cells(p: Path) -> int:
     text = decode_text(read_bytes(p), str(p))
-    first = next((line for line in text.split("\n") if line.strip()), None)
-    if first is None:
-        raise DataError(f"{p}: no data rows (the file is empty)")
-    return first.count(_delimiter(p)) + 1
+    grid = read_grid(text, str(p), delimiter=delimiter, header=header, default_delimiter=_delimiter(p))
+    values = read_numbers(grid)
+    if values is not None:
+        return values
+    cells, lines = text_rows(grid)
+    return to_float(cells, list(range(grid.ncols)), lines, grid)
+
+
+def _delimiter(p: Path) -> str:
+    return "\t" if p.name.lower().removesuffix(".gz").endswith(".tsv") else ","
 
 
 def _npz_inputs(p: Path) -> NDArray[Any]:
@@ -275,49 +277,55 @@ def _npz_inputs(p: Path) -> NDArray[Any]:
     return out
 
 
-def _file_inputs(p: Path, n_features: int, label_column: int | str | None) -> NDArray[Any]:
-    lower = p.name.lower().removesuffix(".gz")
-    if lower.endswith(".npz"):
-        return _npz_inputs(p)
-    if not lower.endswith((".csv", ".tsv", ".txt")):
-        raise DataError(f"{p}: unknown input file type; expected .csv/.tsv (optionally .gz) or .npz")
-    cells = _first_row_cells(p)
-    if label_column is not None or cells == n_features + 1:
-        return load_csv(p, label_column=label_column).x
-    if cells == n_features:
-        return load_features_csv(p)
-    raise ShapeError(
-        f"{p}: rows have {cells} cells, but the model takes {n_features} features per sample "
-        f"(give {n_features} cells, or {n_features + 1} with a label column)"
-    )
+def _schema_of(shape_or_schema: Shape | Schema) -> Schema:
+    if isinstance(shape_or_schema, Schema):
+        return shape_or_schema
+    return Schema(features=None, feature_shape=tuple(shape_or_schema), task="regression")
 
 
 def load_inputs(
-    spec: str | os.PathLike[str], raw_shape: Shape, *, key: Key | None = None, label_column: int | str | None = None
+    spec: str | os.PathLike[str],
+    schema: Shape | Schema,
+    *,
+    key: Key | None = None,
+    header: bool | None = None,
+    delimiter: str | None = None,
+    prefix: str | None = None,
 ) -> NDArray[Any]:
-    """Raw samples ``(n, *raw_shape)`` to predict for.
+    """Raw samples ``(n, *feature_shape)`` to predict for, read the way the model's training data were.
 
-    ``spec`` is a built-in data set name, an ``.npz`` file with an array
-    ``x``, or a CSV file whose rows hold either just the features or the
-    features and a label column (given by ``label_column``, else the last
-    one), which is dropped. Flat CSV rows are reshaped to ``raw_shape``
-    (e.g. 64 pixels to ``8 x 8``).
+    ``spec`` is anything :func:`~funcnn.datasets.load_data` reads (a built-in
+    name, a CSV, an ``.npz`` file, an IDX images file or a folder of IDX files,
+    ``prefix`` choosing a pair), an ``.npz`` file with just an array ``x``, or,
+    for a model trained on images ``(h, w, 1 or 3)``, an image file or a folder
+    of images (see :func:`~funcnn.datasets.images.load_images`), read at that size.
+    A CSV is read through ``schema`` (a :class:`~funcnn.datasets.Schema`, or just
+    the sample shape): with a header, columns are matched by name and a label
+    column is ignored; without one, the rows hold exactly the features or the
+    training file's columns. Flat rows are reshaped to the sample shape (e.g. 64
+    pixels to ``8 x 8``).
 
     Raises:
-        DataError: a missing or malformed file (naming the file and line).
-        ShapeError: the samples do not have ``raw_shape`` (or as many values).
+        DataError: a missing or malformed file, missing or unexpected columns
+            (naming the file, line and columns).
+        ShapeError: the samples do not have the model's sample shape.
     """
+    s = _schema_of(schema)
     name = str(spec)
-    n_features = math.prod(raw_shape)
-    if name in builtin_names():
-        x: NDArray[Any] = load_data(name, key=key).x
+    raw_shape = s.feature_shape
+    p = Path(spec)
+    lower = p.name.lower().removesuffix(".gz")
+    if name not in builtin_names() and p.is_file() and lower.endswith((".csv", ".tsv", ".txt")):
+        x: NDArray[Any] = load_csv_features(p, s, header=header, delimiter=delimiter)
+    elif name not in builtin_names() and p.is_file() and lower.endswith(".npz"):
+        x = _npz_inputs(p)
+    elif name not in builtin_names() and len(raw_shape) == 3 and raw_shape[2] in (1, 3) and is_image_source(p):
+        # Image files for a model trained on images: read at its size and channel count.
+        x = load_images(p, size=(raw_shape[0], raw_shape[1]), color="gray" if raw_shape[2] == 1 else "rgb")[0]
     else:
-        p = Path(spec)
-        if not p.is_file():
-            names = ", ".join(builtin_names())
-            raise DataError(f"{p}: no such file, and not a built-in data set; built-in names: {names}")
-        x = _file_inputs(p, n_features, label_column)
-    if tuple(x.shape[1:]) != tuple(raw_shape) and x.ndim == 2 and x.shape[1] == n_features:
+        x = load_data(spec if isinstance(spec, str) else Path(spec), key=key, prefix=prefix).x
+    n_features = math.prod(raw_shape)
+    if tuple(x.shape[1:]) != tuple(raw_shape) and x.ndim >= 2 and math.prod(x.shape[1:]) == n_features:
         x = x.reshape(x.shape[0], *raw_shape)
     if tuple(x.shape[1:]) != tuple(raw_shape):
         raise ShapeError(

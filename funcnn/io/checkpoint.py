@@ -18,6 +18,7 @@ and report every problem at once as a :class:`~funcnn.errors.CheckpointError`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeGuard, overload
@@ -27,7 +28,8 @@ import numpy as np
 
 from funcnn._typing import FloatT, Shape
 from funcnn.config import is_spec, to_config
-from funcnn.errors import CheckpointError, ConfigError, ShapeError
+from funcnn.datasets.schema import Schema
+from funcnn.errors import CheckpointError, ConfigError, DataError, ShapeError
 from funcnn.io import container
 from funcnn.io.atomic import atomic_write
 from funcnn.io.codec import Decoder, encode, join
@@ -38,7 +40,16 @@ from funcnn.optim import OptState
 from funcnn.training import TrainState
 from funcnn.tree import FrozenTree, LeafSpec, leaf_specs, tree_diff, tree_flatten, tree_unflatten
 
-__all__ = ["MAX_PARAMS", "CheckpointInfo", "checkpoint_info", "load", "load_params", "save", "save_params"]
+__all__ = [
+    "MAX_PARAMS",
+    "CheckpointInfo",
+    "RunIdentity",
+    "checkpoint_info",
+    "load",
+    "load_params",
+    "save",
+    "save_params",
+]
 
 MAX_PARAMS = 500_000_000  # load refuses bigger models before allocating anything; raise it with max_params=
 
@@ -77,6 +88,30 @@ def _zero_stride(template: Mapping[str, LeafSpec]) -> FrozenTree[Any]:
     return tree_unflatten({p: np.broadcast_to(np.zeros((), dtype=dt), shape) for p, (shape, dt) in template.items()})
 
 
+# --- run identity ----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class RunIdentity:
+    """Which run a checkpoint belongs to: the run's id and its training data's fingerprint."""
+
+    id: str = attrs.field(validator=attrs.validators.instance_of(str))
+    data: str = attrs.field(validator=attrs.validators.instance_of(str))
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.id, "data": self.data}
+
+    @classmethod
+    def from_json(cls, node: object) -> RunIdentity | None:
+        """The identity in a manifest's ``run`` entry; None if absent or malformed."""
+        if not isinstance(node, dict):
+            return None
+        run_id, data = node.get("id"), node.get("data")
+        if not isinstance(run_id, str) or not isinstance(data, str) or len(run_id) > 200 or len(data) > 200:
+            return None
+        return cls(run_id, data)
+
+
 # --- writing ---------------------------------------------------------------------------------
 
 
@@ -108,7 +143,14 @@ def _write(path: PathLike, manifest: dict[str, Any], arrays: Arrays) -> Path:
     return atomic_write(Path(path), lambda f: container.write_npz(f, manifest, arrays))
 
 
-def save(path: PathLike, state: TrainState[FloatT], *, in_shape: Shape | None = None) -> Path:
+def save(
+    path: PathLike,
+    state: TrainState[FloatT],
+    *,
+    in_shape: Shape | None = None,
+    run: RunIdentity | None = None,
+    schema: Schema | None = None,
+) -> Path:
     """Write ``state`` to ``path`` (one ``.npz`` with a JSON manifest), atomically.
 
     Args:
@@ -117,6 +159,11 @@ def save(path: PathLike, state: TrainState[FloatT], *, in_shape: Shape | None = 
         in_shape: the model's input shape without the batch axis (``x.shape[1:]``);
             needed to rebuild the model's template on load. May be omitted if
             the state has an ``in_shape`` field.
+        run: the identity of the run the state belongs to (a run id and a data
+            fingerprint), written to the manifest so that a checkpoint copied
+            into another run's folder can be told apart (see :attr:`CheckpointInfo.run`).
+        schema: what the data mean (``ds.schema``: feature names, task, class
+            names), stored in the manifest and read back by :func:`checkpoint_info`.
 
     Returns:
         The path written.
@@ -130,14 +177,21 @@ def save(path: PathLike, state: TrainState[FloatT], *, in_shape: Shape | None = 
     _check_in_shape(state.model, state.params, shape, state.dtype)
     encoded, arrays = encode(state, "")
     manifest = manifest_for("train_state", state.dtype, shape)
+    if run is not None:
+        manifest["run"] = run.to_json()
+    if schema is not None:
+        manifest["schema"] = schema.to_json()
     manifest["state"] = encoded
     return _write(path, manifest, arrays)
 
 
-def save_params(path: PathLike, model: Layer, params: FrozenTree[FloatT], *, in_shape: Shape) -> Path:
+def save_params(
+    path: PathLike, model: Layer, params: FrozenTree[FloatT], *, in_shape: Shape, schema: Schema | None = None
+) -> Path:
     """Write a trained model (its spec and params only) to ``path``, atomically.
 
-    Share the file; :func:`load_params` gives back ``(model, params)``.
+    Share the file; :func:`load_params` gives back ``(model, params)``, and
+    :func:`checkpoint_info` the data ``schema`` if one was given (``ds.schema``).
 
     Raises:
         ShapeError: the params do not fit ``model`` on ``in_shape``.
@@ -152,6 +206,8 @@ def save_params(path: PathLike, model: Layer, params: FrozenTree[FloatT], *, in_
         manifest["model"] = to_config(model)
     except ConfigError as e:
         raise CheckpointError(f"save_params: {e}") from None
+    if schema is not None:
+        manifest["schema"] = schema.to_json()
     manifest["params"] = encoded
     return _write(path, manifest, arrays)
 
@@ -263,13 +319,18 @@ def _load_state(
         spec = getattr(state, field)
         if not all(callable(getattr(spec, m, None)) for m in methods):
             raise fail(file, [f"{field}: {spec!r} is not a {field} (it lacks {', '.join(methods)})"])
-    problems = _model_problem(state.model, model)
+    problems = _model_problem(state.model, model) + _count_problems(state)
     target = model if model is not None else state.model
     try:
         template = _template(target, in_shape, stored_dtype)
     except (ShapeError, ValueError, TypeError) as e:
         raise fail(file, [*problems, f"the model cannot be built on inputs of shape {in_shape}: {e}"]) from None
     problems += _tree_problems(template, state.params, "params")
+    # The optimizer's template allocates buffers of the model's size: only when that is no more than
+    # the file holds (a model inflated in the manifest has its params reported above, and stops there).
+    wanted = sum(math.prod(shape) for shape, _ in template.values())
+    if problems and wanted > max(4 * sum(a.size for a in arrays.values()), 1 << 20):
+        raise fail(file, problems)
     try:
         opt_template = state.optimizer.init(_zero_stride(template))
     except (ValueError, TypeError) as e:
@@ -283,6 +344,41 @@ def _load_state(
     if problems:
         raise fail(file, problems)
     return state
+
+
+def _count_problems(state: TrainState[Any]) -> list[str]:
+    """The counters of a state must be possible: no negative epoch, no best epoch after the last, ..."""
+    problems: list[str] = []
+
+    def whole(name: str, value: object, low: int = 0, high: int | None = None) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            problems.append(f"{name}: expected a whole number, got {value!r}")
+        elif value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            problems.append(f"{name}: expected a count {bound}, got {value}")
+
+    epoch, step = state.epoch, state.step
+    whole("epoch", epoch)
+    whole("step", step)
+    if problems:
+        return problems
+    epochs = len(state.history)
+    if epochs != epoch:
+        problems.append(f"history: holds {epochs} epochs, but epoch is {epoch}")
+    if len(state.history.val_cost) not in (0, epochs):
+        problems.append(f"history/val_cost: holds {len(state.history.val_cost)} epochs, the costs {epochs}")
+    if step < epoch:
+        problems.append(f"step: {step} optimizer steps cannot make {epoch} epochs (at least one step each)")
+    if isinstance(state.opt_state, OptState):
+        whole("opt_state/count", state.opt_state.count)
+    whole("wait", state.wait, 0, epoch)
+    if state.best_epoch is not None:
+        whole("best_epoch", state.best_epoch, 0, epoch)
+    if state.patience is not None:
+        whole("patience", state.patience, 1)
+    if state.batch_size is not None:
+        whole("batch_size", state.batch_size, 1)
+    return problems
 
 
 def _other_tree_problems(state: TrainState[Any], template: Mapping[str, LeafSpec]) -> list[str]:
@@ -389,6 +485,8 @@ class CheckpointInfo:
     model: Layer
     epoch: int | None = None
     step: int | None = None
+    run: RunIdentity | None = None  # the run it was saved by (None: saved outside a run folder, or before 0.2)
+    schema: Schema | None = None  # what the data mean, if saved with schema= (older files: None)
 
 
 def checkpoint_info(path: PathLike) -> CheckpointInfo:
@@ -412,4 +510,17 @@ def checkpoint_info(path: PathLike) -> CheckpointInfo:
         model=model,
         epoch=epoch if isinstance(epoch, int) else None,
         step=step if isinstance(step, int) else None,
+        run=RunIdentity.from_json(manifest.get("run")),
+        schema=_schema_of(file, manifest.get("schema")),
     )
+
+
+def _schema_of(file: Path, stored: object) -> Schema | None:
+    if stored is None:
+        return None
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{file}: the manifest's 'schema' must be a JSON object, got {type(stored).__name__}")
+    try:
+        return Schema.from_json(stored, f"{file}: manifest 'schema'")
+    except DataError as e:
+        raise CheckpointError(str(e)) from None

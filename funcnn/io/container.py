@@ -8,8 +8,9 @@
 
 Writing is deterministic (fixed member times, sorted members, no compression),
 so the same state gives the same bytes. Reading never unpickles, checks every
-declared size before inflating anything (a member larger than its manifest
-entry says, or a manifest over :data:`MAX_MANIFEST_BYTES`, is refused unread),
+declared size before inflating anything (a compressed member, a member larger
+than its manifest entry says, or a manifest over :data:`MAX_MANIFEST_BYTES` or
+nested deeper than :data:`funcnn.io.bounded.MAX_DEPTH` is refused unread),
 then checks every array's shape, dtype and SHA-256 against the manifest.
 """
 
@@ -29,6 +30,7 @@ from numpy.typing import NDArray
 
 from funcnn._version import __version__
 from funcnn.errors import CheckpointError
+from funcnn.io import bounded
 from funcnn.io.layout import LATEST, list_states
 
 __all__ = [
@@ -52,7 +54,7 @@ FORMAT = "funcnn-checkpoint"
 # 2: TrainState gained sampling, tol and augment; losses gained reduction (and MSE half).
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-MAX_MANIFEST_BYTES = 64 << 20  # a manifest is text about arrays, not the arrays
+MAX_MANIFEST_BYTES = 16 << 20  # a manifest is text about arrays, not the arrays (a model of 10,000 arrays: ~2 MB)
 ARRAY_KINDS = "biuf"  # bool, ints, floats: never objects, strings or structured dtypes
 _NPY_HEADER_MAX = 1 << 16  # an .npy header is at most this long (format versions 1 to 3, in practice)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member times: the same state gives the same bytes
@@ -136,9 +138,25 @@ def resolve_file(path: PathLike) -> Path:
     return p
 
 
+def _check_stored(file: Path, npz: Any) -> None:
+    """Refuse compressed members unread: funcnn stores them as they are, so a member can never
+    inflate beyond the bytes the file really holds (a zip bomb is refused before any inflating)."""
+    packed = [i for i in npz.zip.infolist() if i.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        names = ", ".join(i.filename for i in packed[:3]) + (", ..." if len(packed) > 3 else "")
+        raise fail(
+            file,
+            [
+                f"{len(packed)} compressed member(s) ({names}); funcnn writes checkpoints uncompressed, "
+                "so this file was not written by funcnn.save (or was repacked); nothing was read"
+            ],
+        )
+
+
 def _read_manifest(file: Path, npz: Any) -> dict[str, Any]:
     if MANIFEST not in npz:
         raise fail(file, [f"not a funcnn checkpoint: the .npz has no {MANIFEST} (a plain numpy archive?)"])
+    _check_stored(file, npz)
     size = npz.zip.getinfo(MANIFEST).file_size
     if size > MAX_MANIFEST_BYTES:
         raise fail(file, [f"{MANIFEST} declares {size} bytes, more than the {MAX_MANIFEST_BYTES} a manifest may hold"])
@@ -146,8 +164,8 @@ def _read_manifest(file: Path, npz: Any) -> dict[str, Any]:
     if not isinstance(raw, bytes):
         raise fail(file, [f"not a funcnn checkpoint: {MANIFEST} is not JSON text"])
     try:
-        manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        manifest = bounded.loads(raw)
+    except (UnicodeDecodeError, ValueError) as e:
         raise fail(file, [f"the manifest is not valid JSON: {e}"]) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise fail(file, [f"not a funcnn checkpoint: the manifest has no format tag {FORMAT!r}"])
@@ -197,7 +215,10 @@ def _read_arrays(file: Path, npz: Any, manifest: dict[str, Any]) -> Arrays:
             continue
         declared = _declared_bytes(meta)
         size = npz.zip.getinfo(name + ".npy").file_size
-        if declared is not None and size > declared + _NPY_HEADER_MAX:
+        if declared is None:
+            problems.append(f"{name}: the manifest's entry has no valid shape and numeric dtype; not read")
+            continue
+        if size > declared + _NPY_HEADER_MAX:
             problems.append(
                 f"{name}: the manifest declares {declared} bytes of data, the member holds {size}; not read"
             )

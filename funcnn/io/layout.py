@@ -5,8 +5,10 @@
 ``checkpoint.npz``   the latest training state
 ``epoch-NNNN.npz``   states kept every N epochs (:func:`epoch_path`)
 ``preprocess.npz``   the input preparation fitted on the training split
+``schema.json``      what the data mean: feature names, task, classes (:class:`funcnn.datasets.Schema`)
 ``history.csv``      one row per epoch: costs, metrics, learning rate, seconds
 ``*.png``            plots, when matplotlib is installed
+``.funcnn.lock``     present while a process writes the run (:mod:`funcnn.io.lock`)
 ==================== =================================================================
 """
 
@@ -19,17 +21,29 @@ from pathlib import Path
 from funcnn.errors import CheckpointError
 
 __all__ = [
-    "CONFIG", "HISTORY", "LATEST", "PLOTS", "PREPROCESS", "epoch_of", "epoch_path", "is_run_file", "list_states",
+    "CONFIG",
+    "HISTORY",
+    "LATEST",
+    "LOCK",
+    "PLOTS",
+    "PREPROCESS",
+    "SCHEMA",
+    "epoch_of",
+    "epoch_path",
+    "is_run_file",
+    "list_states",
 ]
 
 CONFIG = "config.json"
 LATEST = "checkpoint.npz"
 PREPROCESS = "preprocess.npz"
+SCHEMA = "schema.json"
 HISTORY = "history.csv"
+LOCK = ".funcnn.lock"
 PLOTS = ("history.png", "decision_boundary.png", "replay.png")
 
 _EPOCH_FILE = re.compile(r"^epoch-(\d+)\.npz$")
-_RUN_FILES = frozenset({CONFIG, PREPROCESS, HISTORY, LATEST, *PLOTS})
+_RUN_FILES = frozenset({CONFIG, PREPROCESS, SCHEMA, HISTORY, LATEST, *PLOTS})
 
 
 def epoch_path(run_dir: str | os.PathLike[str], epoch: int) -> Path:

@@ -4,7 +4,8 @@ A run folder (file names in :mod:`funcnn.io.layout`) holds ``epoch-NNNN.npz``
 states and ``checkpoint.npz``, the latest (:func:`save_every`), the
 ``config.json`` of ``funcnn train`` (:func:`write_json`, :func:`read_json`) and
 the input preparation fitted on the training split (``preprocess.npz``,
-:func:`save_preparation`, :func:`load_preparation`). :func:`open_run` reads
+:func:`save_preparation`, :func:`load_preparation`) and the data schema
+(``schema.json``, :func:`write_schema`, :func:`read_schema`). :func:`open_run` reads
 them back. Every file is written with the one atomic writer.
 """
 
@@ -24,14 +25,29 @@ import numpy as np
 
 from funcnn._typing import FloatT, Shape
 from funcnn.datasets.inputs import Preparation
-from funcnn.errors import CheckpointError
+from funcnn.datasets.schema import Schema
+from funcnn.errors import CheckpointError, DataError
+from funcnn.io import bounded
 from funcnn.io.atomic import atomic_write
 from funcnn.io.checkpoint import save
 from funcnn.io.container import PathLike
-from funcnn.io.layout import CONFIG, LATEST, PREPROCESS, epoch_path
+from funcnn.io.layout import CONFIG, LATEST, PREPROCESS, SCHEMA, epoch_path
 from funcnn.training import TrainState
 
-__all__ = ["Run", "load_preparation", "open_run", "read_json", "save_every", "save_preparation", "write_json"]
+__all__ = [
+    "MAX_JSON_BYTES",
+    "Run",
+    "load_preparation",
+    "open_run",
+    "read_json",
+    "read_schema",
+    "save_every",
+    "save_preparation",
+    "write_json",
+    "write_schema",
+]
+
+MAX_JSON_BYTES = 16 << 20  # config.json describes a run; it holds no data
 
 
 # --- states ----------------------------------------------------------------------------------
@@ -99,6 +115,7 @@ class Run:
     folder: Path | None
     config: Mapping[str, Any] | None
     preparation: Preparation | None
+    schema: Schema | None = None
 
 
 def open_run(path: str | os.PathLike[str]) -> Run:
@@ -125,7 +142,27 @@ def open_run(path: str | os.PathLike[str]) -> Run:
     prep = load_preparation(folder / PREPROCESS) if (folder / PREPROCESS).is_file() else None
     if config is None and prep is None and not p.is_dir():
         return Run(ckpt, None, None, None)  # a lone checkpoint file
-    return Run(ckpt, folder, config, prep)
+    schema = read_schema(folder / SCHEMA) if (folder / SCHEMA).is_file() else None
+    if schema is None and config is not None:  # a run written before schema.json existed
+        schema = Schema.from_run_config(config)
+    return Run(ckpt, folder, config, prep, schema)
+
+
+def write_schema(path: PathLike, schema: Schema) -> Path:
+    """Write a run's data :class:`~funcnn.datasets.Schema` as JSON (``schema.json``), atomically."""
+    return write_json(path, schema.to_json())
+
+
+def read_schema(path: PathLike) -> Schema:
+    """The inverse of :func:`write_schema`.
+
+    Raises:
+        CheckpointError: the file is missing, not JSON, or not a schema this funcnn reads.
+    """
+    try:
+        return Schema.from_json(read_json(path), str(path))
+    except DataError as e:
+        raise CheckpointError(str(e)) from None
 
 
 # --- JSON and the preprocessing file ---------------------------------------------------------
@@ -143,8 +180,12 @@ def read_json(path: PathLike) -> dict[str, Any]:
         CheckpointError: the file is missing, unreadable or not a JSON object.
     """
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise CheckpointError(f"{p}: not a regular file")
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        if p.stat().st_size > MAX_JSON_BYTES:
+            raise CheckpointError(f"{p}: {p.stat().st_size} bytes, more than a run's JSON file may hold")
+        data = bounded.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
@@ -168,12 +209,20 @@ def load_preparation(path: PathLike) -> Preparation:
         CheckpointError: the file is missing, damaged or not a preparation file.
     """
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise CheckpointError(f"{p}: not a regular file")
     try:
         with np.load(p, allow_pickle=False) as npz:
+            packed = [i.filename for i in npz.zip.infolist() if i.compress_type != zipfile.ZIP_STORED]
+            if packed:  # written uncompressed: a compressed member could inflate without bound
+                raise CheckpointError(f"{p}: compressed member(s) {', '.join(packed[:3])}; not written by funcnn, "
+                                      "nothing was read")
             arrays = {name: npz[name] for name in npz.files}
     except FileNotFoundError:
         raise CheckpointError(f"{p}: no such file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError, TypeError) as e:  # e.g. a lone .npy
         raise CheckpointError(f"{p}: not a readable preprocessing file ({e})") from None
     try:
         return Preparation.from_arrays(arrays)

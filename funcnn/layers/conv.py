@@ -212,18 +212,21 @@ class Conv2D:
         grads: FrozenTree[FloatT] = FrozenTree({"w": fresh(dw.reshape(w.shape)), "b": fresh(db)})
         if not need_dx:  # the first layer's dx is never used in training: skip its product and col2im
             return grads, no_dx(dy)
-        # The fields' gradients dy @ w2ᵀ, computed per kernel offset (one batched
-        # product) so that each offset's block (batch, oh, ow, c_in) is contiguous:
-        # (1, batch·oh·ow, c_out) @ (kh·kw, c_out, c_in) -> (kh·kw, batch·oh·ow, c_in)
+        # The fields' gradients dy @ w2ᵀ, per kernel offset so that each offset's
+        # block (batch, oh, ow, c_in) is contiguous, one kernel row at a time:
+        # (1, batch·oh·ow, c_out) @ (kw, c_out, c_in) -> (kw, batch·oh·ow, c_in).
+        # A row's blocks are added back (col2im) while they are still in cache,
+        # and only one row of them is ever held (kw/(kh·kw) of the memory).
+        # Each offset is the same product, and each pixel sums the same blocks
+        # in the same (row-major) order, as one product over all offsets would.
         w_t = np.ascontiguousarray(w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1))
-        dfields = np.matmul(dy2, w_t).reshape(kh, kw, n, oh, ow, c_in)
-        # col2im: add each offset's block back onto the pixels it came from. The
-        # loop runs over the kh·kw kernel offsets only, each a strided slice add.
         (sh, sw), (top, left) = self.stride, (pad_h[0], pad_w[0])
         dxp = np.zeros((n, h + sum(pad_h), w_in + sum(pad_w), c_in), dtype=dy.dtype)
         for a in range(kh):
+            drow = np.matmul(dy2, w_t[a * kw : (a + 1) * kw]).reshape(kw, n, oh, ow, c_in)
+            rows = slice(a, a + sh * (oh - 1) + 1, sh)
             for b in range(kw):
-                dxp[:, a : a + sh * (oh - 1) + 1 : sh, b : b + sw * (ow - 1) + 1 : sw] += dfields[a, b]
+                dxp[:, rows, b : b + sw * (ow - 1) + 1 : sw] += drow[b]
         dx = dxp[:, top : top + h, left : left + w_in] if sum(pad_h) + sum(pad_w) else dxp
         return grads, fresh(dx)
 

@@ -46,6 +46,7 @@ import numpy as np
 
 from funcnn.errors import ConfigError
 from funcnn.rng import Key, fold_in
+from funcnn.thread_policy import threads
 from funcnn.tune.results import Mode, SweepResults, TrialOutput, TrialResult, TrialReturn
 from funcnn.tune.space import TrialConfig
 
@@ -80,16 +81,11 @@ def _load_spilled(path: str, token: str) -> object:
 
 @contextlib.contextmanager
 def _blas_threads(n: int | None) -> Iterator[None]:
-    """At most ``n`` BLAS threads inside (needs threadpoolctl; without it, or for None, no limit)."""
+    """``n`` BLAS threads inside (:func:`funcnn.thread_policy.threads`); None keeps funcnn's default policy."""
     if n is None:
         yield
         return
-    try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
+    with threads(n):
         yield
 
 

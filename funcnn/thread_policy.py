@@ -13,8 +13,10 @@ thread unless the caller chose otherwise with :func:`threads`::
     with fn.threads(2):          # this block may use 2 BLAS threads
         state = fn.train(...)
 
-``threads(None)`` leaves the BLAS library at its own default (all cores) and
-switches the one-thread policy off inside the block. The choice is held in a
+``threads(None)`` switches the one-thread policy off inside the block and sets
+no limit of its own: the BLAS library keeps its current setting (its default of
+all cores, unless an enclosing block or the ``OPENBLAS_NUM_THREADS``-style
+environment variables limited it). The choice is held in a
 :class:`contextvars.ContextVar`, so it is scoped to the ``with`` block (and to
 the thread or task that entered it), never a module global.
 
@@ -104,13 +106,14 @@ def _limit(n: int) -> Iterator[bool]:
 
 @contextlib.contextmanager
 def threads(n: int | None) -> Iterator[ThreadLimits]:
-    """Run a block with ``n`` BLAS threads (None: the BLAS library's default), restoring them after.
+    """Run a block with ``n`` BLAS threads (None: no limit from funcnn), restoring them after.
 
     Inside the block funcnn's compute loops use this count instead of their
     default of one thread. Blocks nest; the innermost wins.
 
     Args:
-        n: threads, an int >= 1, or None for the library's default (all cores).
+        n: threads, an int >= 1, or None: no limit of funcnn's own (the BLAS library's
+            current setting, all cores by default).
 
     Yields:
         A :class:`ThreadLimits` saying whether a limit is in force.
@@ -128,7 +131,7 @@ def threads(n: int | None) -> Iterator[ThreadLimits]:
     token = _chosen.set(n)
     try:
         if n is None:
-            yield ThreadLimits(None, False, "BLAS threads: the library's default")
+            yield ThreadLimits(None, False, "BLAS threads not limited by funcnn")
             return
         with _limit(n) as applied:
             note = f"BLAS threads limited to {n}" if applied else f"BLAS threads not limited: {INSTALL_HINT}"

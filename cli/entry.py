@@ -1,0 +1,45 @@
+"""The ``funcnn`` executable's entry point: signal handlers first, then the app.
+
+The handlers are installed before Typer, numpy or funcnn are imported, so an
+interrupt at any moment ends the command quietly: during start-up with
+``interrupted`` and exit code 130 (143 for SIGTERM), during training after
+saving the last complete epoch.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from .signals import Interrupted, exit_code, install
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    """Run the ``funcnn`` command line (``python -m funcnn`` and the ``funcnn`` script)."""
+    try:
+        install()
+        from .main import app
+
+        app(prog_name="funcnn")
+    except KeyboardInterrupt as e:  # an interrupt before a command took over (or after it finished)
+        _quiet_exit(exit_code(e) if isinstance(e, Interrupted) else 130)
+    finally:
+        # From here to the end of the process (interpreter shutdown), the system's default action:
+        # the process ends at once, as a shell expects, with no Python code left to print a traceback.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, signal.SIG_DFL)
+
+
+def _quiet_exit(code: int) -> None:
+    # A second interrupt while leaving must not print a traceback either.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    sys.exit(code)

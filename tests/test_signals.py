@@ -1,0 +1,106 @@
+"""The installed ``funcnn`` executable under SIGTERM, early Ctrl-C, and two processes claiming one folder.
+
+Real processes, like the SIGINT test in ``test_cli_process.py`` (issue 12, items 3, 5 and 6).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from funcnn.io.checkpoint import checkpoint_info, load
+from funcnn.io.layout import LOCK
+from tests.test_cli_process import executable
+
+ENV = {**os.environ, "COLUMNS": "100"}
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [executable(), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        # A shell may start background jobs with Ctrl-C ignored, and Python then never sees it: undo that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    try:
+        return proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave a process behind
+            proc.kill()
+            proc.wait()
+
+
+def wait_for_epochs(proc: subprocess.Popen[str], history: Path, epochs: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if history.is_file() and len(history.read_text().splitlines()) > epochs:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError(f"no {epochs} epochs in {history} within two minutes")
+
+
+def test_sigterm_saves_the_last_epoch_and_exits_143(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = start("train", "--epochs", "100000", "--out", str(out))
+    try:
+        wait_for_epochs(proc, out / "history.csv", 2)
+        proc.send_signal(signal.SIGTERM)
+    finally:
+        stdout, stderr = finish(proc)
+    assert proc.returncode == 143, (stdout, stderr)
+    assert "Traceback" not in stderr
+    epoch = load(out, dtype=np.float32).epoch
+    assert epoch >= 2
+    assert f"interrupted: saved epoch {epoch} of 100000" in stderr
+    assert f"resume with: funcnn train --resume {out}" in stderr
+    with open(out / "history.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == list(range(1, epoch + 1))
+    assert not (out / LOCK).exists()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.03, 0.08, 0.15, 0.3, 0.6])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_early_interrupt_never_prints_a_traceback(tmp_path: Path, delay: float, signum: int) -> None:
+    proc = start("train", "--epochs", "3", "--out", str(tmp_path / "run"), "--no-plot")
+    time.sleep(delay)
+    proc.send_signal(signum)
+    stdout, stderr = finish(proc)
+    if "init_import_site" in stderr:
+        # The interpreter was still running the .pth files of site-packages (which may import other packages,
+        # e.g. certifi), before the first line of the funcnn script: Python's own start-up, out of funcnn's reach.
+        assert delay < 0.1 and proc.returncode in (1, -signum), (proc.returncode, stderr)
+        return
+    assert "Traceback" not in stderr, stderr
+    # Exit 128 + signal once Python runs funcnn's code; killed by the signal itself (a negative code) if it came
+    # while the interpreter itself was starting; 0 if the short run had already finished.
+    assert proc.returncode in (0, 128 + signum, -signum), (proc.returncode, stderr)
+
+
+def test_two_trainings_into_one_folder_never_mix(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    procs = [start("train", "--epochs", "20", "--out", str(out), "--quiet", "--no-plot") for _ in range(2)]
+    results = [(p, *finish(p)) for p in procs]
+    codes = sorted(p.returncode for p, _, _ in results)
+    assert codes[0] == 0 and codes[1] != 0, [(p.returncode, err) for p, _, err in results]
+    loser = next(err for p, _, err in results if p.returncode != 0)
+    assert "Traceback" not in loser
+    assert "in use by process" in loser or "already holds a run" in loser, loser
+    config = json.loads((out / "config.json").read_text())
+    info = checkpoint_info(out)
+    assert info.run is not None and info.run.id == config["run"]["id"]
+    assert not (out / LOCK).exists()
