@@ -143,6 +143,34 @@ def child_lib_cnn(n_train: int, n_val: int, epochs: int, full: bool) -> dict[str
     return {"epoch_seconds": seconds, "peak_mib": _peak_mib(), "data_mib": (x.nbytes + xv.nbytes * full) / 2**20}
 
 
+def child_lib_interleaved(n_train: int, n_val: int, runs: int) -> dict[str, Any]:
+    """Epoch seconds of ``fn.train_epochs`` plain and with metrics and validation, interleaved in one process."""
+    sys.path.insert(0, str(HERE))
+    import numpy as np
+    from _common import interleave
+
+    import funcnn as fn
+
+    x, y = _images(n_train)
+    xv, yv = _images(n_val, seed=1)
+    model = _cnn_model()
+    params = fn.init(model, fn.key(0), in_shape=(28, 28, 1), dtype=np.float32)
+    loss = fn.CategoricalCrossEntropy(from_logits=True)
+    plain = fn.TrainState.create(model, params, loss=loss, optimizer=fn.adam(1e-3), key=fn.key(1), batch_size=64)
+    full = fn.TrainState.create(model, params, loss=loss, optimizer=fn.adam(1e-3), key=fn.key(1), batch_size=64,
+                                metrics=["accuracy"])
+    runs_of = {
+        "plain": fn.train_epochs(plain, x, y, epochs=10_000),
+        "metrics+validation": fn.train_epochs(full, x, y, epochs=10_000, validation=(xv, yv)),
+    }
+    wall, cpu = interleave({k: (lambda it=it: next(it)) for k, it in runs_of.items()}, runs=runs)
+    return {
+        "wall": {k: stats(v) for k, v in wall.items()}, "cpu": {k: stats(v) for k, v in cpu.items()},
+        "ratio": statistics.median(wall["metrics+validation"]) / statistics.median(wall["plain"]),
+        "ratio_cpu": statistics.median(cpu["metrics+validation"]) / statistics.median(cpu["plain"]),
+    }
+
+
 def child_eval_cnn(n: int, what: str) -> dict[str, Any]:
     import numpy as np
 
@@ -313,7 +341,8 @@ def child_cnn_torch(n: int, runs: int) -> dict[str, Any]:
 
 
 CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
-    "lib_cnn": child_lib_cnn, "eval_cnn": child_eval_cnn, "mlp_threads": child_mlp_threads,
+    "lib_cnn": child_lib_cnn, "lib_interleaved": child_lib_interleaved, "eval_cnn": child_eval_cnn,
+    "mlp_threads": child_mlp_threads,
     "mlp_peers": child_mlp_peers, "jax": child_jax, "cnn_torch": child_cnn_torch,
 }
 
@@ -368,37 +397,65 @@ def save_images(path: Path, n: int, tile_from: int | None = None) -> None:
 
 
 def section_cnn_paths(q: bool, tmp: Path) -> dict[str, Any]:
-    n, epochs = (2_000, 3) if q else (10_000, 3)
+    n, epochs, rounds = (2_000, 2, 2) if q else (10_000, 2, 3)
     n_train, n_val = int(n * 0.8), n - int(n * 0.8)
-    out: dict[str, Any] = {"images": n, "epochs": epochs}
-    for name, full in (("library plain", False), ("library metrics+validation", True)):
-        r = in_child("lib_cnn", n_train=n_train, n_val=n_val, epochs=epochs, full=full)
-        if "error" not in r:
-            r["epoch"] = stats(r["epoch_seconds"][1:] or r["epoch_seconds"])  # the first epoch warms up
-        out[name] = r
-        took = r.get("error") or shown(r["epoch"]) + " s/epoch"
-        print(f"  {name:<30} {took}  peak {r.get('peak_mib', 0):.0f} MiB", flush=True)
+    out: dict[str, Any] = {"images": n, "epochs": epochs, "rounds": rounds}
+    # Epoch time of the two library paths: interleaved in one process, so the load hits both alike.
+    r = in_child("lib_interleaved", n_train=n_train, n_val=n_val, runs=3 if q else 5)
+    out["library interleaved"] = r
+    if "error" not in r:
+        out["ratio_full_to_plain"] = r["ratio"]
+        print(f"  library: plain {shown(r['wall']['plain'])} s, metrics+validation "
+              f"{shown(r['wall']['metrics+validation'])} s; ratio {r['ratio']:.2f} (CPU time {r['ratio_cpu']:.2f})",
+              flush=True)
+    # Peak RSS of each path, one fresh process each; the command line alternates with the plain library
+    # run round by round, and each round's ratio of epoch medians is kept.
     (tmp / "cnn.toml").write_text(CNN_TOML)
-    for label, size in (("cli", n), ("cli tiled x6", 6 * n)):
-        data = tmp / f"images{size}.npz"
-        save_images(data, size, tile_from=n)
-        run = tmp / f"run{size}"
-        r = run_cli(["train", "--model", str(tmp / "cnn.toml"), "--data", str(data), "--batch-size", "64",
-                     "--optimizer", "adam", "--lr", "0.001", "--epochs", str(epochs if size == n else 1),
-                     "--out", str(run), "--quiet", "--no-plot"])
-        if r["exit"] == 0:
-            seconds = epoch_seconds(run)
-            r["epoch"] = stats(seconds[1:] or seconds)
-        out[label] = r
-        took = r.get("error") or shown(r["epoch"]) + " s/epoch"
-        print(f"  {label:<30} {took}  peak {r['peak_mib']:.0f} MiB", flush=True)
-    plain, full, cli = (
-        out[k].get("epoch", {}).get("median") for k in ("library plain", "library metrics+validation", "cli")
-    )
-    if plain and full:
-        out["ratio_full_to_plain"] = full / plain
-    if plain and cli:
-        out["ratio_cli_to_plain"] = cli / plain
+    data = tmp / f"images{n}.npz"
+    save_images(data, n)
+    full = in_child("lib_cnn", n_train=n_train, n_val=n_val, epochs=epochs, full=True)
+    out["library metrics+validation"] = full
+    plain_runs: list[dict[str, Any]] = []
+    cli_runs: list[dict[str, Any]] = []
+    for i in range(rounds):
+        plain = in_child("lib_cnn", n_train=n_train, n_val=n_val, epochs=epochs, full=False)
+        run = tmp / f"run{n}-{i}"
+        cli = run_cli(["train", "--model", str(tmp / "cnn.toml"), "--data", str(data), "--batch-size", "64",
+                       "--optimizer", "adam", "--lr", "0.001", "--epochs", str(epochs), "--out", str(run),
+                       "--quiet", "--no-plot"])
+        if cli["exit"] == 0:
+            cli["epoch_seconds"] = epoch_seconds(run)
+        plain_runs.append(plain)
+        cli_runs.append(cli)
+    if all("error" not in p for p in plain_runs) and all(c["exit"] == 0 for c in cli_runs):
+        ratios = [statistics.median(c["epoch_seconds"]) / statistics.median(p["epoch_seconds"])
+                  for p, c in zip(plain_runs, cli_runs, strict=True)]
+        out["ratio_cli_to_plain"] = statistics.median(ratios)
+        out["ratio_cli_to_plain_rounds"] = stats(ratios)
+        out["library plain"] = {"epoch": stats([t for p in plain_runs for t in p["epoch_seconds"]]),
+                                "peak_mib": max(p["peak_mib"] for p in plain_runs)}
+        out["cli"] = {"epoch": stats([t for c in cli_runs for t in c["epoch_seconds"]]),
+                      "peak_mib": max(c["peak_mib"] for c in cli_runs)}
+    else:
+        out["library plain"], out["cli"] = plain_runs[-1], cli_runs[-1]
+    if "epoch_seconds" in full:
+        out["library metrics+validation"]["epoch"] = stats(full["epoch_seconds"])
+    # The same images tiled to 6n: memory must follow the batch, not the data.
+    big = tmp / f"images{6 * n}.npz"
+    save_images(big, 6 * n, tile_from=n)
+    run = tmp / f"run{6 * n}"
+    tiled = run_cli(["train", "--model", str(tmp / "cnn.toml"), "--data", str(big), "--batch-size", "64",
+                     "--optimizer", "adam", "--lr", "0.001", "--epochs", "1", "--out", str(run), "--quiet",
+                     "--no-plot"])
+    if tiled["exit"] == 0:
+        tiled["epoch"] = stats(epoch_seconds(run))
+    out["cli tiled x6"] = tiled
+    for label in ("library plain", "library metrics+validation", "cli", "cli tiled x6"):
+        v = out[label]
+        took = v.get("error") or (shown(v["epoch"]) + " s/epoch" if "epoch" in v else "")
+        print(f"  {label:<30} {took}  peak {v.get('peak_mib', float('nan')):.0f} MiB", flush=True)
+    if "ratio_cli_to_plain" in out:
+        print(f"  cli / library plain (median of {rounds} rounds): {out['ratio_cli_to_plain']:.2f}", flush=True)
     return out
 
 
@@ -411,7 +468,7 @@ def section_eval_memory(q: bool, tmp: Path) -> dict[str, Any]:
         took = r.get("error") or f"{r['seconds']:.2f} s"
         print(f"  library {what:<22} {took}  peak {r.get('peak_mib', 0):.0f} MiB (data {r.get('data_mib', 0):.0f} MiB)",
               flush=True)
-    run = tmp / f"run{6 * (2_000 if q else 10_000)}"
+    run = tmp / f"run{6 * (2_000 if q else 10_000)}"  # trained by section_cnn_paths
     data = tmp / f"images{n}.npz"
     if not data.exists():
         save_images(data, n, tile_from=n // 6)
@@ -501,6 +558,15 @@ def markdown(results: dict[str, Any], command: str) -> str:
         for label in ("library plain", "library metrics+validation", "cli", "cli tiled x6"):
             if label in r:
                 lines.append(_row(label, r[label]))
+        inter = r.get("library interleaved", {})
+        if "wall" in inter:
+            wall = inter["wall"]
+            lines += ["", "Interleaved in one process (epoch seconds, the load hitting both alike): plain "
+                      f"{shown(wall['plain'])}, metrics+validation {shown(wall['metrics+validation'])}; "
+                      f"CPU-time ratio {inter['ratio_cpu']:.2f}."]
+        if "ratio_cli_to_plain_rounds" in r:
+            lines += ["", f"The command line alternated with the plain library run, {r['rounds']} rounds; per-round "
+                      f"ratios {shown(r['ratio_cli_to_plain_rounds'], 2)}."]
         for k in ("ratio_full_to_plain", "ratio_cli_to_plain"):
             if k in r:
                 lines.append(f"\n{k.replace('_', ' ')}: **{r[k]:.2f}** (target <= 1.15)")

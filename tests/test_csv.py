@@ -210,3 +210,17 @@ def test_a_gzipped_tsv_defaults_to_tabs(tmp_path: Path) -> None:
     p = tmp_path / "d.tsv.gz"
     p.write_bytes(gzip.compress(b"a\tb\tlabel\n1\t2\t0\n3\t4\t1\n"))
     assert load_csv(p).x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_text_labels_read_by_numpy_agree_with_the_csv_module(tmp_path: Path) -> None:
+    plain_names = ["setosa", "versicolor", "virginica"]
+    fast = load_csv(write(tmp_path / "f.csv", table(plain_names)))  # no quotes: numpy's parser, column by column
+    slow = load_csv(write(tmp_path / "s.csv", table(plain_names), quoting=csv.QUOTE_ALL))  # the csv module
+    assert fast.x.tobytes() == slow.x.tobytes() and fast.y.tolist() == slow.y.tolist() == Y.tolist()
+    assert fast.class_names == slow.class_names == tuple(plain_names)
+    extra = write(tmp_path / "e.csv", [["a", "b", "s"], [1, 2, "x"], [3, 4, "y", 5]])  # one cell too many
+    with pytest.raises(DataError, match=r"e\.csv, line 3: expected 3 cells \(like the header on line 1\), got 4"):
+        load_csv(extra)
+    unknown = write(tmp_path / "u.csv", [["a", "s"], [1, "x"], [2, "z"]])
+    with pytest.raises(DataError, match=r"u\.csv, line 3, column 2 \('s'\): unknown class 'z'"):
+        load_csv(unknown, classes=["x", "y"])

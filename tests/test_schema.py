@@ -132,3 +132,16 @@ def test_with_task_turns_labels_into_targets_and_back(tmp_path: Path) -> None:
     named = load_data(write(tmp_path / "n.csv", "x,y\n1,a\n2,b\n"))
     with pytest.raises(DataError, match="task regression needs numeric targets, but the labels are named classes"):
         with_task(named, "regression")
+
+
+def test_a_checkpoint_can_carry_the_schema_for_library_users(tmp_path: Path) -> None:
+    import funcnn as fn
+    from funcnn.io.runs import open_run
+
+    model = fn.Sequential(fn.Dense(2))
+    params = fn.init(model, fn.key(0), in_shape=(3,))
+    fn.save_params(tmp_path / "m.npz", model, params, in_shape=(3,), schema=SCHEMA)
+    assert fn.checkpoint_info(tmp_path / "m.npz").schema == SCHEMA
+    assert open_run(tmp_path / "m.npz").schema == SCHEMA
+    fn.save_params(tmp_path / "old.npz", model, params, in_shape=(3,))  # files without one read as before
+    assert fn.checkpoint_info(tmp_path / "old.npz").schema is None

@@ -264,6 +264,29 @@ def read_numbers(grid: Grid) -> NDArray[np.float64] | None:
     return values
 
 
+def read_mixed(grid: Grid, cols: Sequence[int], text_col: int) -> tuple[NDArray[np.float64], NDArray[np.str_]] | None:
+    """numpy's C parser for numeric columns ``cols`` and one text column (e.g. class names); ``None``: "row by row".
+
+    Only for text without quotes, whose rows can be checked for raggedness
+    line by line (numpy's parser does not look at columns it is not asked for).
+    """
+    if '"' in grid.data_text:
+        return None
+    widths = {line.count(grid.delimiter) for line in grid.data_text.splitlines() if line.strip()}
+    if widths != {grid.ncols - 1}:
+        return None
+    try:
+        source = io.StringIO(grid.data_text, newline="")
+        x = np.loadtxt(source, delimiter=grid.delimiter, dtype=np.float64, comments=None, ndmin=2, usecols=cols)
+        source = io.StringIO(grid.data_text, newline="")
+        texts = np.loadtxt(source, delimiter=grid.delimiter, dtype=np.str_, comments=None, ndmin=1, usecols=[text_col])
+    except ValueError:
+        return None
+    if x.shape[0] == 0 or x.shape != (texts.shape[0], len(cols)) or not np.all(np.abs(x) <= MAX_MAGNITUDE):
+        return None
+    return x, texts
+
+
 def to_float(cells: NDArray[np.str_], cols: Sequence[int], lines: NDArray[np.int64], grid: Grid) -> NDArray[np.float64]:
     """Convert ``cells: (n, len(cols))`` (the file's columns ``cols``) to finite float64, naming the first bad cell."""
     try:
@@ -379,6 +402,15 @@ def parse_csv(
             return Table(
                 x, y, found, names, feature_names, target_name, label + 1, dropped_names, positions, grid.delimiter
             )
+    mixed = read_mixed(grid, feature_cols, label)
+    if mixed is not None:  # numeric features, text labels: still numpy's parser
+        try:
+            y, found, names = labels_of(mixed[1], label, np.zeros(mixed[1].shape[0], np.int64), grid, task, classes)
+        except DataError:
+            pass  # read row by row below, to name the line
+        else:
+            x, at, sep = mixed[0], label + 1, grid.delimiter
+            return Table(x, y, found, names, feature_names, target_name, at, dropped_names, positions, sep)
     cells, lines = text_rows(grid)
     x = to_float(cells[:, feature_cols], feature_cols, lines, grid)
     y, found, names = labels_of(cells[:, label], label, lines, grid, task, classes)
@@ -557,6 +589,15 @@ def parse_with_schema(
         if y is not None:
             _check_classes(y, schema, grid, label, None)
             return x, y
+    mixed = None if label is None or schema.class_names is None else read_mixed(grid, feature_cols, label)
+    if mixed is not None and label is not None:  # numeric features, class names: still numpy's parser
+        try:
+            zeros = np.zeros(mixed[1].shape[0], np.int64)
+            y, _, _ = labels_of(mixed[1], label, zeros, grid, schema.task, schema.class_names)
+        except DataError:
+            pass  # read row by row below, to name the line
+        else:
+            return mixed[0], y
     cells, lines = text_rows(grid)
     x = to_float(cells[:, feature_cols], feature_cols, lines, grid)
     if label is None:

@@ -29,7 +29,7 @@ from funcnn.datasets.schema import Schema
 from funcnn.errors import CheckpointError, DataError
 from funcnn.io import bounded
 from funcnn.io.atomic import atomic_write
-from funcnn.io.checkpoint import save
+from funcnn.io.checkpoint import checkpoint_info, save
 from funcnn.io.container import PathLike
 from funcnn.io.layout import CONFIG, LATEST, PREPROCESS, SCHEMA, epoch_path
 from funcnn.training import TrainState
@@ -120,7 +120,10 @@ class Run:
 
 def open_run(path: str | os.PathLike[str]) -> Run:
     """Find the checkpoint of a run folder (``checkpoint.npz``) or take a checkpoint file,
-    and read ``config.json`` and ``preprocess.npz`` beside it when present.
+    and read ``config.json``, ``preprocess.npz`` and ``schema.json`` beside it when present.
+
+    The data schema comes from ``schema.json``, else (a run from before it existed)
+    from ``config.json``, else from the checkpoint's manifest (``save(..., schema=)``).
 
     Raises:
         CheckpointError: no such file or folder, a folder without ``checkpoint.npz``,
@@ -141,10 +144,12 @@ def open_run(path: str | os.PathLike[str]) -> Run:
         raise CheckpointError(f"{folder / CONFIG}: not written by 'funcnn train' (no 'settings' and 'data' tables)")
     prep = load_preparation(folder / PREPROCESS) if (folder / PREPROCESS).is_file() else None
     if config is None and prep is None and not p.is_dir():
-        return Run(ckpt, None, None, None)  # a lone checkpoint file
+        return Run(ckpt, None, None, None, checkpoint_info(ckpt).schema)  # a lone checkpoint file (save(schema=))
     schema = read_schema(folder / SCHEMA) if (folder / SCHEMA).is_file() else None
     if schema is None and config is not None:  # a run written before schema.json existed
         schema = Schema.from_run_config(config)
+    if schema is None:
+        schema = checkpoint_info(ckpt).schema
     return Run(ckpt, folder, config, prep, schema)
 
 

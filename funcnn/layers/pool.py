@@ -19,7 +19,7 @@ import numpy as np
 
 from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT, Shape
-from funcnn.layers.base import fresh, shape_error
+from funcnn.layers.base import cache_of, fresh, shape_error
 from funcnn.layers.conv import _pair
 from funcnn.rng import Key
 from funcnn.tree import FrozenTree
@@ -92,7 +92,8 @@ class MaxPool2D(_Pool):
     Backward routes each ``dy`` entry to the arg-max of its window only. Ties
     (e.g. a window of ReLU zeros) go to the first maximum in row-major window
     order, so the result is deterministic and no gradient is duplicated. The
-    cache holds the arg-max as a one-hot float mask.
+    cache holds ``x`` and ``y`` (no copies); backward works out the arg-max
+    (a one-hot mask) from them, so inference never computes it.
 
     Args:
         size: window ``kh = kw`` for an int, or ``(kh, kw)``.
@@ -117,13 +118,22 @@ class MaxPool2D(_Pool):
         if x.ndim != 4:
             raise shape_error(self, "input (batch, height, width, channels)", x.shape)
         oh, ow = self._check_in_shape(x.shape[1:])
-        n, h, w, c = x.shape
+        offsets = self._offsets(oh, ow)
+        _, _, rows, cols = next(offsets)
+        y = x[:, rows, cols].copy()
+        for _, _, rows, cols in offsets:
+            np.maximum(y, x[:, rows, cols], out=y)
+        # The switches (which pixel won each window) are worked out in backward
+        # from x and y: an inference pass never pays for them, and the cache
+        # holds no array of its own (x and y are alive anyway).
+        return fresh(y), cache_of(x=x, y=y)
+
+    def _mask(self, x: Array[FloatT], y: Array[FloatT]) -> Array[FloatT]:
+        """The one-hot arg-max mask: x's layout when windows tile x, else one ``(n, oh, ow, c)`` block per offset."""
+        n, oh, ow, c = y.shape
         views = [(x[:, rows, cols], rows, cols) for _, _, rows, cols in self._offsets(oh, ow)]
-        y = views[0][0].copy()
-        for v, _, _ in views[1:]:
-            np.maximum(y, v, out=y)
-        # One-hot arg-max mask: an offset wins where it equals the max and no
-        # earlier offset has won (first maximum in row-major window order).
+        # An offset wins where it equals the max and no earlier offset has won
+        # (first maximum in row-major window order).
         if self._tiles():  # windows tile x: the mask has x's layout, so backward is one broadcast product
             mask = np.zeros(x.shape, dtype=x.dtype)
             targets = [mask[:, rows, cols] for _, rows, cols in views]
@@ -138,16 +148,17 @@ class MaxPool2D(_Pool):
             if i < len(views) - 1:
                 taken |= won
             target[...] = won
-        return fresh(y), FrozenTree({"mask": fresh(mask), "x_shape": _shape_marker(x)})
+        return mask
 
     def backward(
         self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
     ) -> tuple[FrozenTree[FloatT], Array[FloatT]]:
-        n, h, w, c = cache.leaf("x_shape").shape[1:]
-        mask = cache.leaf("mask")
-        oh, ow = self._out_hw(h, w)
+        x, y = cache.leaf("x"), cache.leaf("y")
+        n, h, w, c = x.shape
+        oh, ow = y.shape[1:3]
         if dy.shape != (n, oh, ow, c):
             raise shape_error(self, f"dy of shape {(n, oh, ow, c)}", dy.shape)
+        mask = self._mask(x, y)
         if self._tiles():
             kh, kw = self.size
             covered = mask[:, : oh * kh, : ow * kw]  # the rows/columns some window reaches
