@@ -7,7 +7,8 @@ folder with ``package-dir``), so no top-level package named ``cli`` is installed
 
 from setuptools import find_packages, setup
 
-library = find_packages(include=["funcnn", "funcnn.*"])
+# funcnn/data holds the shipped data files only (no __init__.py): listed so setuptools installs it as package data.
+library = [*find_packages(include=["funcnn", "funcnn.*"]), "funcnn.data"]
 command_line = ["funcnn_cli" + name.removeprefix("cli") for name in find_packages(include=["cli", "cli.*"])]
 
 setup(packages=[*library, *command_line])
