@@ -32,7 +32,7 @@ def has_module(name: str) -> bool:
 def blas_threads(n: int) -> Iterator[str]:
     """Limit numpy's BLAS to ``n`` threads (needs threadpoolctl; says so if absent)."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped, unused-ignore]
     except ImportError:
         yield "threadpoolctl not installed: BLAS threads not limited (pip install threadpoolctl)"
         return

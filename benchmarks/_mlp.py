@@ -22,6 +22,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from _common import has_module  # the scripts put benchmarks/ on sys.path
@@ -106,7 +107,7 @@ def _funcnn(x: Floats, y: NDArray[np.int64], optimizer: str, batch: int) -> Benc
     )
     # One long run, one epoch per call: the data is checked and cast once, as in fn.train(..., epochs=N).
     run = fn.train_epochs(start, x, y, epochs=1_000_000)
-    box: list[TrainState[np.floating]] = [start]
+    box: list[TrainState[Any]] = [start]
 
     def epoch() -> float:
         box[0] = next(run)
@@ -148,7 +149,7 @@ def numpy_epoch(
 ) -> float:
     """One epoch written out by hand (in-place updates); returns the mean cost."""
     w0, b0, w1, b1, w2, b2 = params
-    n = x.shape[0]
+    n = int(x.shape[0])
     order = rng.generator(fn.fold_in(fn.key(1), counter[0])).permutation(n)
     counter[0] += 1
     total = 0.0
@@ -197,12 +198,10 @@ def _torch(x: Floats, y: NDArray[np.int64], optimizer: str, batch: int) -> Bench
     from torch import nn
 
     tdtype = torch.float32 if x.dtype == np.float32 else torch.float64
-    net = nn.Sequential(
-        nn.Linear(SIZES[0], SIZES[1]), nn.ReLU(), nn.Linear(SIZES[1], SIZES[2]), nn.ReLU(),
-        nn.Linear(SIZES[2], SIZES[3]),
-    ).to(tdtype)
+    linears = [nn.Linear(SIZES[i], SIZES[i + 1]) for i in range(3)]
+    net = nn.Sequential(linears[0], nn.ReLU(), linears[1], nn.ReLU(), linears[2]).to(tdtype)
     with torch.no_grad():
-        for lin, (w, b) in zip((net[0], net[2], net[4]), initial_weights(x.dtype.type), strict=True):
+        for lin, (w, b) in zip(linears, initial_weights(x.dtype.type), strict=True):
             lin.weight.copy_(torch.from_numpy(w.T.copy()))  # torch stores (out, in)
             lin.bias.copy_(torch.from_numpy(b))
     opt = (
@@ -211,7 +210,7 @@ def _torch(x: Floats, y: NDArray[np.int64], optimizer: str, batch: int) -> Bench
         else torch.optim.Adam(net.parameters(), lr=lr_of(optimizer))
     )
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)  # shares memory with the numpy arrays
-    n = x.shape[0]
+    n = int(x.shape[0])
     gen = torch.Generator().manual_seed(1)
 
     def epoch() -> float:
@@ -222,9 +221,9 @@ def _torch(x: Floats, y: NDArray[np.int64], optimizer: str, batch: int) -> Bench
             xb, yb = xt[idx], yt[idx]
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(net(xb), yb)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call, unused-ignore]
             opt.step()
-            total += loss.item() * xb.shape[0]
+            total += float(loss.item()) * xb.shape[0]
         return total / n
 
     def predict(xq: Floats) -> object:

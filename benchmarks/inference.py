@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Stats, interleave, limit_threads  # noqa: E402
+from _common import Stats, has_module, interleave, limit_threads  # noqa: E402
 from _mlp import CONTESTANTS, available, make, missing_note, synthetic_data  # noqa: E402
 from mlp_compare import DTYPES, import_peers  # noqa: E402
 
@@ -85,15 +85,15 @@ def exported_models(dtype: type[np.floating]) -> dict[str, tuple[Any, Any, tuple
 
 def run_exported(*, batches: list[int], threads: int, runs: int, samples: int, dtype: str) -> list[dict[str, Any]]:
     """Samples/s of fn.predict, onnxruntime (and torch) on each exported model, interleaved per batch size."""
-    import onnxruntime as ort
+    import importlib
+
+    import onnxruntime as ort  # type: ignore[import-untyped]
 
     import funcnn as fn
     from funcnn.export import to_onnx, to_torch
 
-    try:
-        import torch
-    except ModuleNotFoundError:
-        torch = None
+    torch: Any = importlib.import_module("torch") if has_module("torch") else None
+    if torch is None:
         print("PyTorch not installed: torch column skipped (pip install torch --index-url "
               "https://download.pytorch.org/whl/cpu)")
     results = []
@@ -109,10 +109,14 @@ def run_exported(*, batches: list[int], threads: int, runs: int, samples: int, d
             x = rng.standard_normal((n, *shape)).astype(DTYPES[dtype])
             xt = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if x.ndim == 4 else x
             chunks = [x[i : i + batch] for i in range(0, n, batch)]
-            contestants: dict[str, Callable[[], object]] = {
-                "funcnn": lambda m=model, p=params, cs=chunks: [fn.predict(m, p, c) for c in cs],
-                "onnxruntime": lambda s=session, cs=chunks: [s.run(["y"], {"x": c}) for c in cs],
-            }
+
+            def funcnn_pass(m: Any = model, p: Any = params, cs: list[Any] = chunks) -> object:
+                return [fn.predict(m, p, c) for c in cs]
+
+            def onnx_pass(s: Any = session, cs: list[Any] = chunks) -> object:
+                return [s.run(["y"], {"x": c}) for c in cs]
+
+            contestants: dict[str, Callable[[], object]] = {"funcnn": funcnn_pass, "onnxruntime": onnx_pass}
             if net is not None and torch is not None:
                 tchunks = [torch.from_numpy(xt[i : i + batch]) for i in range(0, n, batch)]
 

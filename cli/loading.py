@@ -7,7 +7,7 @@ Imported only when one of those commands runs (it imports numpy and funcnn).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
@@ -31,11 +31,14 @@ from .settings import TrainSettings
 
 __all__ = [
     "CLASSIFIERS",
+    "DataChoice",
     "LoadedModel",
+    "Scoring",
     "check_task",
     "data_to_score",
     "default_split",
     "load_model",
+    "load_scoring",
     "loss_for",
     "prepared",
     "quiet_errstate",
@@ -74,6 +77,56 @@ def load_model(path: Path, *, max_params: int | None = None) -> LoadedModel:
     if run.config is not None and isinstance(run.config.get("loss"), dict):
         loss = from_config(run.config["loss"])
     return LoadedModel(run, model, params, loss, None, info.in_shape)  # type: ignore[arg-type]
+
+
+class DataChoice(NamedTuple):
+    """The data a command reads, as its options give them: ``--data``, ``--label-column``, ``--seed``,
+    ``--split`` and how files are read (``--header``, ``--delimiter`` as typed, ``--prefix``)."""
+
+    data: str | None = None
+    label_column: str | None = None
+    seed: int | None = None
+    split: str | None = None
+    header: bool | None = None
+    delimiter: str | None = None
+    prefix: str | None = None
+
+    def read(self) -> dict[str, Any]:
+        """The keyword arguments of the data readers: ``header``, ``delimiter`` (one character) and ``prefix``.
+
+        Raises:
+            typer.BadParameter: a ``--delimiter`` that is not one character (or a name such as ``tab``).
+        """
+        from .settings import parse_delimiter
+
+        sep = None if self.delimiter is None else parse_delimiter(self.delimiter)
+        return {"header": self.header, "delimiter": sep, "prefix": self.prefix}
+
+
+class Scoring(NamedTuple):
+    """A run's checkpoint and the data it is scored on, with the loss that scores them and the split used."""
+
+    model: LoadedModel
+    ds: Dataset
+    loss: Loss
+    split: str
+
+
+def load_scoring(run: Path, choice: DataChoice, *, max_params: int | None = None) -> Scoring:
+    """Load ``run`` (refused above ``max_params``) and the data ``choice`` names (by default the run's
+    validation part, see :func:`default_split`), checked to suit the model's loss.
+
+    Raises:
+        CheckpointError: the run cannot be read.
+        DataError: the data cannot be read, or hold labels for a regression model (or values for a classifier).
+        typer.BadParameter: a bad ``--split``, ``--data`` or ``--delimiter``.
+    """
+    m = load_model(run, max_params=max_params)
+    split = choice.split or default_split(m, choice.data)
+    ds = data_to_score(m, choice.data, choice.label_column, choice.seed, split, **choice.read())
+    loss = loss_for(m, ds)
+    check_task(loss, ds)
+    return Scoring(m, ds, loss, split)
 
 
 def loss_for(m: LoadedModel, ds: Dataset) -> Loss:

@@ -37,16 +37,13 @@ __all__ = [
 ]
 
 
-class PlotScale(StrEnum):
-    log = "log"
-    linear = "linear"
+PlotScale = StrEnum("PlotScale", ["log", "linear"])
+SplitChoice = StrEnum("SplitChoice", ["all", "train", "val", "test"])
 
 
-class SplitChoice(StrEnum):
-    all = "all"
-    train = "train"
-    val = "val"
-    test = "test"
+def _data_option(*names: str, help: str, **more: Any) -> Any:
+    """An option of the Data panel whose default, None, means "as the run has it" (so none is shown)."""
+    return typer.Option(*names, help=help, show_default=False, rich_help_panel=DATA, **more)
 
 
 RunPath = Annotated[
@@ -60,69 +57,48 @@ RunPath = Annotated[
 ]
 DataOption = Annotated[
     str | None,
-    typer.Option(
+    _data_option(
         "--data",
         "-d",
         help="A built-in data set (see 'funcnn datasets'), a CSV file, an .npz file with x and y, or MNIST IDX "
         "files. Default: the run's own training data.",
-        show_default=False,
-        rich_help_panel=DATA,
     ),
 ]
 LabelColumnOption = Annotated[
     str | None,
-    typer.Option(
+    _data_option(
         help="CSV only: the label column, by header name or position counted from 1 (-1 = the last). Default: "
-        "the training data's label column, else the last column.",
-        show_default=False,
-        rich_help_panel=DATA,
+        "the training data's label column, else the last column."
     ),
 ]
 SeedOption = Annotated[
     int | None,
-    typer.Option(
+    _data_option(
         min=0,
         help="Seed of a synthetic data set (spiral, moons, ...). Default: the run's seed, i.e. its training data; "
         "another seed draws fresh samples.",
-        show_default=False,
-        rich_help_panel=DATA,
     ),
 ]
 SplitOption = Annotated[
     SplitChoice | None,
-    typer.Option(
+    _data_option(
         help="Which samples to use: all, or the run's own train, val or test part (needs the run's data). "
-        "Default: the validation part when the run has one and --data is not given, else all.",
-        show_default=False,
-        rich_help_panel=DATA,
+        "Default: the validation part when the run has one and --data is not given, else all."
     ),
 ]
 HeaderOption = Annotated[
     bool | None,
-    typer.Option(
-        "--header/--no-header",
-        help="CSV only: whether the first row holds column names. Default: detected.",
-        show_default=False,
-        rich_help_panel=DATA,
-    ),
+    _data_option("--header/--no-header", help="CSV only: whether the first row holds column names. Default: detected."),
 ]
 DelimiterOption = Annotated[
     str | None,
-    typer.Option(
-        metavar="CHAR",
-        help="CSV only: the cell separator ('tab' for a tab). Default: sniffed from the file.",
-        show_default=False,
-        rich_help_panel=DATA,
+    _data_option(
+        metavar="CHAR", help="CSV only: the cell separator ('tab' for a tab). Default: sniffed from the file."
     ),
 ]
 PrefixOption = Annotated[
     str | None,
-    typer.Option(
-        metavar="PREFIX",
-        help="A folder of IDX files with several pairs: which to read, e.g. t10k.",
-        show_default=False,
-        rich_help_panel=DATA,
-    ),
+    _data_option(metavar="PREFIX", help="A folder of IDX files with several pairs: which to read, e.g. t10k."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines instead of tables.")]
 MaxParamsOption = Annotated[

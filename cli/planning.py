@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from funcnn.datasets import Dataset, Schema
     from funcnn.datasets.inputs import Preparation
     from funcnn.heads import LossName
+    from funcnn.io.checkpoint import RunIdentity
     from funcnn.layers.base import Layer
     from funcnn.losses import Loss
     from funcnn.optim import Optimizer
@@ -49,7 +50,9 @@ __all__ = [
     "mlp",
     "parse_init_from",
     "plan_run",
+    "run_identity",
     "run_split",
+    "with_identity",
 ]
 
 
@@ -351,12 +354,20 @@ def _source_run(settings: TrainSettings) -> tuple[Path, tuple[str, ...]]:
 
 
 def plan_run(
-    settings: TrainSettings, data: RunData | Dataset, source: str, prior: Mapping[str, Any] | None, folder: Path | None
+    settings: TrainSettings,
+    data: RunData | Dataset,
+    source: str,
+    prior: Mapping[str, Any] | None,
+    folder: Path | None,
+    *,
+    max_params: int | None = None,
 ) -> Plan:
     """Resolve a run: model, loss, splits, preparation, optimizer, initial params and ``config.json``.
 
     ``prior`` and ``folder`` are the run's ``config.json`` and folder when it is
     resumed (its preparation is read back; no params are built), else None.
+    ``max_params`` is the command's ``--max-params``: the largest ``--init-from``
+    model read (None: the library's default limit).
 
     Raises:
         typer.BadParameter: a ``--freeze``/``--unfreeze`` glob that matches no
@@ -442,7 +453,7 @@ def plan_run(
 
         params = init(model, run_keys(settings.seed).init, in_shape=prep.in_shape, dtype=dtype)
         if source_run is not None:
-            params, transfer = _grafted(settings, params, source_run, dtype, prep)
+            params, transfer = _grafted(settings, params, source_run, dtype, prep, max_params)
     elif isinstance(prior.get("transfer"), dict):
         transfer = dict(prior["transfer"])
     if frozen_paths and transfer is None:
@@ -497,16 +508,22 @@ def _settings_json(settings: TrainSettings) -> dict[str, object]:
 
 
 def _grafted(
-    settings: TrainSettings, params: FrozenTree[Any], source_run: Any, dtype: Any, prep: Preparation
+    settings: TrainSettings,
+    params: FrozenTree[Any],
+    source_run: Any,
+    dtype: Any,
+    prep: Preparation,
+    max_params: int | None,
 ) -> tuple[FrozenTree[Any], dict[str, Any]]:
     """``params`` with the ``--init-from`` run's leaves copied in, and the ``transfer`` table of config.json."""
     from funcnn.errors import TreeStructureError
-    from funcnn.io.checkpoint import load_params
+    from funcnn.io.checkpoint import MAX_PARAMS, load_params
     from funcnn.transfer import claims, graft
     from funcnn.tree import tree_flatten
 
     folder, globs = _source_run(settings)
-    _, source_params = load_params(source_run.checkpoint, dtype=dtype)
+    limit = MAX_PARAMS if max_params is None else max_params
+    _, source_params = load_params(source_run.checkpoint, dtype=dtype, max_params=limit)
     chosen = list(globs) or ["*"]
     try:
         grafted = graft(params, source_params, chosen)
@@ -521,6 +538,53 @@ def _grafted(
         else "fitted on this run's training split",
     }
     return grafted, table
+
+
+# --- the run's identity -----------------------------------------------------------------------
+
+
+def with_identity(plan: Plan, prior: Mapping[str, Any] | None) -> Plan:
+    """The plan with the run's identity in its config: a new run's id, or the stored one when resuming.
+
+    ``prior`` is the resumed run's ``config.json`` (None for a new run).
+    """
+    if prior is not None:
+        stored = prior.get("run")
+        return plan if stored is None else plan._replace(config={**plan.config, "run": stored})
+    return plan._replace(config={**plan.config, "run": {"id": _run_id(plan.config)}})
+
+
+def _run_id(config: Mapping[str, Any]) -> str:
+    """A digest of everything that decides a run's results: its data, model, split, and the settings
+    --resume may not change (the seed among them). Two runs with one id compute the same states, so
+    a checkpoint may move between them; from any other run it is refused. Being derived, not drawn,
+    the id keeps a resumed run's files byte-identical to those of a run never interrupted.
+    """
+    import hashlib
+    import json
+
+    import attrs
+
+    from .settings import TrainSettings
+
+    fixed = {f.name for f in attrs.fields(TrainSettings) if not f.metadata["option"].resumable}
+    basis = {k: v for k, v in config.items() if k not in ("funcnn_version", "run", "settings")}
+    basis["settings"] = {k: v for k, v in config["settings"].items() if k in fixed}
+    text = json.dumps(basis, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def run_identity(plan: Plan) -> RunIdentity | None:
+    """The identity its checkpoints carry (run id, data fingerprint); None for a run folder from before run ids."""
+    from funcnn.io.checkpoint import RunIdentity
+
+    run = plan.config.get("run")
+    if not isinstance(run, dict) or not isinstance(run.get("id"), str):
+        return None
+    return RunIdentity(run["id"], str(plan.config["data"]["fingerprint"]))
+
+
+# --- the first state --------------------------------------------------------------------------
 
 
 def initial_state(plan: Plan) -> TrainState[Any]:

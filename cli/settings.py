@@ -77,41 +77,17 @@ TRAINING = "Training"
 OUTPUT = "Run folder and output"
 
 
-class Activation(StrEnum):
-    relu = "relu"
-    tanh = "tanh"
-    sigmoid = "sigmoid"
-    leaky_relu = "leaky_relu"
-
-
-class LossChoice(StrEnum):
-    auto = "auto"
-    cross_entropy = "cross-entropy"
-    binary_cross_entropy = "binary-cross-entropy"
-    mse = "mse"
-
-
-class DType(StrEnum):
-    float32 = "float32"
-    float64 = "float64"
-
-
-class ScaleChoice(StrEnum):
-    auto = "auto"
-    standard = "standard"
-    minmax = "minmax"
-    none = "none"
-
-
-class ColorChoice(StrEnum):
-    rgb = "rgb"
-    gray = "gray"
-
-
-class TaskChoice(StrEnum):
-    auto = "auto"
-    classification = "classification"
-    regression = "regression"
+# The choices of the options that take one of a few words: one line each (the value is what is typed).
+Activation = StrEnum("Activation", ["relu", "tanh", "sigmoid", "leaky_relu"])
+LossChoice = StrEnum(
+    "LossChoice",
+    [("auto", "auto"), ("cross_entropy", "cross-entropy"), ("binary_cross_entropy", "binary-cross-entropy"),
+     ("mse", "mse")],
+)
+DType = StrEnum("DType", ["float32", "float64"])
+ScaleChoice = StrEnum("ScaleChoice", ["auto", "standard", "minmax", "none"])
+ColorChoice = StrEnum("ColorChoice", ["rgb", "gray"])
+TaskChoice = StrEnum("TaskChoice", ["auto", "classification", "regression"])
 
 
 # --- how a field becomes an option ---------------------------------------------------------------

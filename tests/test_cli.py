@@ -11,7 +11,6 @@ import io
 import json
 import math
 import re
-import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,37 +18,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_runs import invoke as run
+from cli_runs import model_outputs, short_failure, snapshot
 
 import funcnn as fn
 from funcnn.datasets import load_builtin
-from funcnn.datasets.inputs import Preparation
 from funcnn.io.checkpoint import load
 from funcnn.rng import fold_in, key
-from funcnn_cli.main import app
-
-runner = CliRunner()
-
-
-def run(*args: str) -> Any:
-    """Invoke the app; a single argument is split like a shell command line."""
-    words = shlex.split(args[0]) if len(args) == 1 else list(args)
-    return runner.invoke(app, words)
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def spiral(seed: int = 0) -> Any:
     """The spiral the CLI draws for ``--seed seed`` (its data key is fold_in(key(seed), "data"))."""
     return load_builtin("spiral", key=fold_in(key(seed), "data"))
-
-
-def logits_of(folder: Path, x: np.ndarray) -> np.ndarray:
-    state = load(folder / "checkpoint.npz", dtype=np.float32)
-    prep = Preparation.load(folder / "preprocess.npz")
-    return np.asarray(fn.predict(state.model, state.params, prep.apply(x, np.float32)))
 
 
 @pytest.fixture(scope="module")
@@ -59,16 +39,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run("train", "--epochs", "4", "--checkpoint-every", "2", "--out", str(folder), "--quiet", "--no-plot")
     assert result.exit_code == 0, result.output
     return folder
-
-
-def assert_clean_failure(result: Any, code: int) -> list[str]:
-    """Exit ``code``, one or two lines on stderr, no traceback; returns the stderr lines."""
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert 1 <= len(lines) <= 2, lines
-    return lines
 
 
 # --- train -------------------------------------------------------------------------------------------
@@ -100,7 +70,7 @@ def test_train_without_arguments_writes_a_complete_run(tmp_path: Path, monkeypat
     from funcnn.datasets import split_indices
 
     _, val = split_indices(fold_in(key(0), "split"), ds.y, test_fraction=0.2)
-    predicted = logits_of(folder, ds.x[val]).argmax(axis=1)
+    predicted = model_outputs(folder, ds.x[val]).argmax(axis=1)
     val_accuracy = float(np.mean(predicted == ds.y[val]))
     assert val_accuracy >= 0.9
     assert f"validation  cost {float(rows[-1]['val_cost']):.4f}  accuracy {100 * val_accuracy:.2f}%" in result.stdout
@@ -249,10 +219,10 @@ def test_resume_refuses_other_options_or_data_and_changes_nothing(trained: Path,
         (["--hidden", "32"], "--hidden 32 (the run has 64)"),
     ):
         result = run("train", "--resume", str(run_dir), "--epochs", "8", *args)
-        lines = assert_clean_failure(result, 1)
+        lines = short_failure(result, 1)
         assert words in lines[0] and lines[1].startswith("hint:")
     result = run("train", "--resume", str(run_dir), "--epochs", "4")
-    assert "already has 4 epochs" in assert_clean_failure(result, 2)[0]
+    assert "already has 4 epochs" in short_failure(result, 2)[0]
     assert snapshot(run_dir) == before
 
 
@@ -261,7 +231,7 @@ def test_a_new_run_never_overwrites_a_run(trained: Path, tmp_path: Path) -> None
     shutil.copytree(trained, run_dir)
     before = snapshot(run_dir)
     result = run("train", "--epochs", "2", "--out", str(run_dir))
-    assert "already holds a run" in assert_clean_failure(result, 2)[0]
+    assert "already holds a run" in short_failure(result, 2)[0]
     assert snapshot(run_dir) == before
     result = run("train", "--epochs", "2", "--out", str(run_dir), "--force", "--quiet", "--no-plot")
     assert result.exit_code == 0
@@ -283,7 +253,7 @@ def test_bad_csv_files_fail_cleanly(tmp_path: Path, name: str) -> None:
     text, words = CSV_CASES[name]
     (tmp_path / name).write_text(text)
     result = run("train", "--data", str(tmp_path / name), "--out", str(tmp_path / "r"), "--quiet")
-    assert words in assert_clean_failure(result, 1)[0]
+    assert words in short_failure(result, 1)[0]
     assert not (tmp_path / "r").exists()
 
 
@@ -314,7 +284,7 @@ def test_bad_options_fail_with_the_right_code(
     Path("m.toml").write_text('kind = "sequential"\n[[layers]]\nkind = "dense"\nout_dim = 3\n')
     out = [] if "--force" in args else ["--out", "r"]
     result = run("train", *args, *out, "--quiet")
-    assert words in assert_clean_failure(result, code)[0]
+    assert words in short_failure(result, code)[0]
     assert not Path("r").exists() and not Path("runs").exists()
 
 
@@ -331,14 +301,14 @@ def test_bad_options_fail_with_the_right_code(
 def test_bad_model_files_fail_cleanly(tmp_path: Path, text: str, words: str) -> None:
     (tmp_path / "m.toml").write_text(text)
     result = run("train", "--model", str(tmp_path / "m.toml"), "--out", str(tmp_path / "r"), "--quiet")
-    assert words in assert_clean_failure(result, 1)[0]
+    assert words in short_failure(result, 1)[0]
     assert not (tmp_path / "r").exists()
 
 
 def test_a_diverging_cost_stops_and_keeps_the_last_finite_state(tmp_path: Path) -> None:
     out = tmp_path / "r"
     result = run("train", "--optimizer", "sgd", "--lr", "1e12", "--epochs", "5", "--out", str(out), "--quiet")
-    first, hint = assert_clean_failure(result, 1)
+    first, hint = short_failure(result, 1)
     assert "became NaN or infinite" in first and "smaller learning rate" in hint
     state = load(out, dtype=np.float32)
     assert state.stop_reason == "non_finite"
@@ -367,20 +337,20 @@ def test_damaged_checkpoints_fail_cleanly_and_stay_untouched(trained: Path, tmp_
             ["predict", str(run_dir), "spiral"],
             ["train", "--resume", str(run_dir), "--epochs", "9"],
         ):
-            lines = assert_clean_failure(run(*command), 1)
+            lines = short_failure(run(*command), 1)
             assert "checkpoint.npz" in lines[0], (name, command, lines)
         assert snapshot(run_dir) == before
-    lines = assert_clean_failure(run("evaluate", str(tmp_path / "garbage")), 1)
+    lines = short_failure(run("evaluate", str(tmp_path / "garbage")), 1)
     assert lines[1].startswith("hint: give a run folder or a checkpoint")
 
 
 def test_data_with_other_features_than_the_model_is_refused(trained: Path, tmp_path: Path) -> None:
-    lines = assert_clean_failure(run("evaluate", str(trained), "--data", "breast_cancer"), 1)
+    lines = short_failure(run("evaluate", str(trained), "--data", "breast_cancer"), 1)
     assert "samples of shape (30,)" in lines[0] and "(2,)" in lines[0]
     (tmp_path / "wide.csv").write_text("1,2,3,4,5\n")
-    lines = assert_clean_failure(run("predict", str(trained), str(tmp_path / "wide.csv")), 1)
+    lines = short_failure(run("predict", str(trained), str(tmp_path / "wide.csv")), 1)
     assert "rows have 5 cells" in lines[0]
-    lines = assert_clean_failure(run("evaluate", str(trained), "--data", "line"), 1)
+    lines = short_failure(run("evaluate", str(trained), "--data", "line"), 1)
     assert "real-valued targets" in lines[0]
 
 
@@ -391,7 +361,7 @@ def test_evaluate_prints_the_tables(trained: Path) -> None:
     result = run("evaluate", str(trained), "--split", "all")  # the default is the validation part (issue 13)
     assert result.exit_code == 0, result.output
     ds = spiral()
-    predicted = logits_of(trained, ds.x).argmax(axis=1)
+    predicted = model_outputs(trained, ds.x).argmax(axis=1)
     accuracy = float(np.mean(predicted == ds.y))
     assert f"accuracy    {100 * accuracy:.2f}%" in result.stdout
     assert "confusion matrix (rows: true class, columns: predicted class)" in result.stdout
@@ -419,14 +389,14 @@ def test_evaluate_regression_reports_errors(tmp_path: Path) -> None:
     m = report["metrics"]
     assert set(m) == {"mse", "rmse", "mae", "r2"} and math.isclose(m["rmse"], math.sqrt(m["mse"]))
     ds = load_builtin("line", key=fold_in(key(0), "data"))
-    y = logits_of(tmp_path / "r", ds.x)
+    y = model_outputs(tmp_path / "r", ds.x)
     assert math.isclose(m["mae"], float(np.mean(np.abs(y - ds.y))), rel_tol=1e-5)
 
 
 def test_predict_labels_and_probabilities(trained: Path, tmp_path: Path) -> None:
     x = np.array([[0.1, 0.2], [-0.5, 0.3], [0.7, -0.6]])
     (tmp_path / "x.csv").write_text("x0,x1\n" + "\n".join(f"{a},{b}" for a, b in x) + "\n")
-    logits = logits_of(trained, x)
+    logits = model_outputs(trained, x)
     result = run("predict", str(trained), str(tmp_path / "x.csv"))
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO(result.stdout)))
@@ -500,7 +470,7 @@ def test_early_stopping_keeps_the_best_epoch_and_cannot_be_resumed(tmp_path: Pat
     assert fn.tree_equal(final.params, best.params)  # the kept weights are the best epoch's
     assert f"the weights of epoch {final.best_epoch} are kept" in result.stdout
     assert np.argmin(final.history.val_cost) == final.best_epoch - 1
-    lines = assert_clean_failure(run(f"train --resume {out} --epochs 400"), 1)
+    lines = short_failure(run(f"train --resume {out} --epochs 400"), 1)
     assert "stopped at epoch" in lines[0] and "early stopping" in lines[0]
 
 

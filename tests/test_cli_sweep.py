@@ -86,7 +86,7 @@ def test_a_trial_is_the_run_funcnn_train_writes_with_its_settings(tmp_path: Path
     a = load(alone / "checkpoint.npz", dtype=np.float32)
     b = load(out / "trial-0002" / "checkpoint.npz", dtype=np.float32)
     assert fn.tree_equal(a.params, b.params)
-    for name in ("config.json", "checkpoint.npz", "preprocess.npz"):  # the same run, file for file
+    for name in ("config.json", "schema.json", "checkpoint.npz", "preprocess.npz"):  # the same run, file for file
         assert (alone / name).read_bytes() == (out / "trial-0002" / name).read_bytes(), name
     trial = str(out / "trial-0002")
     for command in (["evaluate", trial], ["inspect", trial], ["replay", trial, "--no-plot"]):
@@ -289,6 +289,27 @@ def test_a_sweep_folder_in_use_is_refused(tmp_path: Path) -> None:
         busy = run("sweep", str(sweep_file), "--data", "moons", "--out", str(out), "--no-plot")
     assert busy.exit_code == 1 and "in use by process" in busy.output
     assert not (out / ".funcnn.lock").exists()
+
+
+def test_a_trial_claims_its_run_folder_as_funcnn_train_does(tmp_path: Path) -> None:
+    from funcnn.io.lock import claim
+
+    out = tmp_path / "out"
+    sweep_file = write(tmp_path, GRID)
+    assert run("sweep", str(sweep_file), "--data", "moons", "--out", str(out), "--no-plot").exit_code == 0
+    (out / "results.json").unlink()  # as if no trial had finished: every trial runs again
+    kept = (out / "trial-0001" / "checkpoint.npz").read_bytes()
+    with claim(out / "trial-0001"):  # a live process (this one) writes trial 1's folder
+        first = run("sweep", str(sweep_file), "--data", "moons", "--out", str(out), "--no-plot")
+    assert first.exit_code == 0, first.output
+    by_index = {t["index"]: t for t in results(out)["trials"]}
+    assert by_index[1]["status"] == "failed" and "in use by process" in by_index[1]["message"]
+    assert (out / "trial-0001" / "checkpoint.npz").read_bytes() == kept  # the held folder was left alone
+    assert all(by_index[i]["status"] == "ok" for i in (0, 2, 3))
+    assert not list(out.glob("trial-*/.funcnn.lock"))  # every trial let go of its folder
+    again = run("sweep", str(sweep_file), "--data", "moons", "--out", str(out), "--no-plot")
+    assert again.exit_code == 0, again.output
+    assert all(t["status"] == "ok" for t in results(out)["trials"])
 
 
 def test_a_seed_axis_redraws_synthetic_data_as_funcnn_train_does(tmp_path: Path) -> None:

@@ -72,6 +72,16 @@ def test_a_grafted_frozen_layer_stays_bit_identical_through_training_and_resume(
     assert digest(base) == before  # the source run is never changed
 
 
+def test_init_from_reads_the_source_run_within_max_params(base: Path, tmp_path: Path) -> None:
+    # The base has 64*16 + 16 + 16*8 + 8 + 8*10 + 10 = 1,266 parameters.
+    refused = run("train", *MLP, "--init-from", str(base), "--max-params", "1000", "--out", str(tmp_path / "r"))
+    assert refused.exit_code == 1, refused.output
+    assert "1,266 parameters, more than max_params=1,000" in " ".join(refused.output.split())
+    assert not (tmp_path / "r" / "config.json").exists()
+    allowed = run("train", *MLP, "--init-from", str(base), "--max-params", "1266", "--out", str(tmp_path / "s"))
+    assert allowed.exit_code == 0, allowed.output
+
+
 def test_fine_tuning_keeps_the_source_runs_freeze_and_unfreezes_at_its_own_rate(base: Path, tmp_path: Path) -> None:
     head = tmp_path / "head"
     assert (

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 import numpy as np
 import pytest
+from cases import CASES, Case, case_id, make_input
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from numpy.typing import NDArray
@@ -23,7 +24,6 @@ from funcnn.export import OnnxGraph, OnnxValue, Site, save_onnx, to_onnx
 from funcnn.layers.base import fresh
 from funcnn.layers.conv import conv_output_size
 from funcnn.tree import FrozenTree
-from tests.cases import CASES, Case, case_id, make_input
 
 if TYPE_CHECKING:
     import onnx

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from cases import CASES, Case, case_id, make_input
 from numpy.typing import NDArray
 
 import funcnn as fn
 from funcnn.errors import ExportError
 from funcnn.export import from_torch, to_torch
-from tests.cases import CASES, Case, case_id, make_input
 
 if TYPE_CHECKING:
     import torch

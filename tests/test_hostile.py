@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -21,7 +20,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_runs import clean_failure
+from cli_runs import invoke as run
 
 import funcnn as fn
 from funcnn.config import load_model_file
@@ -30,25 +30,7 @@ from funcnn.io import bounded, container
 from funcnn.io.checkpoint import checkpoint_info, load
 from funcnn.io.layout import LOCK
 from funcnn.io.lock import claim, lock_owner
-from funcnn_cli.main import app
 from funcnn_cli.rundir import check_output
-
-runner = CliRunner()
-
-
-def run(*args: str) -> Any:
-    """Invoke the app; a single argument is split like a shell command line."""
-    words = shlex.split(args[0]) if len(args) == 1 else list(args)
-    return runner.invoke(app, words)
-
-
-def clean_failure(result: Any, code: int) -> str:
-    """Exit ``code`` with a message and no traceback or internal error; returns stderr."""
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    assert "internal error" not in result.output
-    return str(result.stderr)
 
 
 def train(folder: Path, *extra: str) -> None:

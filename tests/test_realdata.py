@@ -12,31 +12,22 @@ import csv
 import io
 import json
 import math
-import shlex
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from cli_runs import invoke as run
+from cli_runs import model_outputs, short_failure, snapshot
 from idx_writer import write_fake_mnist
-from typer.testing import CliRunner
 
 import funcnn as fn
 from funcnn.datasets import load_csv, load_mnist
-from funcnn.datasets.inputs import Preparation
-from funcnn.io.checkpoint import load
 from funcnn.metrics import evaluate
 from funcnn.rng import generator
-from funcnn_cli.main import app
 
-runner = CliRunner()
 SPECIES = ("setosa", "versicolor", "virginica")
 COLUMNS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-
-
-def run(*args: str) -> Any:
-    words = shlex.split(args[0]) if len(args) == 1 else list(args)
-    return runner.invoke(app, words)
 
 
 def ok(*args: str) -> Any:
@@ -46,16 +37,8 @@ def ok(*args: str) -> Any:
 
 
 def fails(result: Any, code: int = 1) -> str:
-    """A clean failure: exit ``code``, one or two lines on stderr, no traceback; returns stderr."""
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert 1 <= len(lines) <= 2, lines
-    return str(result.stderr)
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+    """A clean failure in one or two lines (:func:`cli_runs.short_failure`): those lines."""
+    return "\n".join(short_failure(result, code))
 
 
 def write_csv(path: Path, header: list[str] | None, rows: list[list[Any]], **fmt: Any) -> Path:
@@ -75,13 +58,6 @@ def iris_like(seed: int = 0, per_class: int = 40) -> tuple[np.ndarray, np.ndarra
     y = np.repeat(np.arange(3), per_class)
     order = g.permutation(len(y))
     return x[order], y[order]
-
-
-def direct_outputs(folder: Path, x: np.ndarray) -> np.ndarray:
-    """The model's outputs for raw features ``x`` (in training order), computed with the library."""
-    state = load(folder / "checkpoint.npz", dtype=np.float32)
-    prep = Preparation.load(folder / "preprocess.npz")
-    return np.asarray(fn.predict(state.model, state.params, prep.apply(x, np.float32)))
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +82,7 @@ def test_1_a_file_holding_one_class_is_scored_with_the_training_mapping(iris_run
     rows = [[row[3], "virginica", row[0], row[2], row[1]] for row in x[keep].tolist()]
     p = write_csv(tmp_path / "virginica.csv", order, rows, quoting=csv.QUOTE_ALL)
     report = json.loads(ok("evaluate", str(iris_run), "--data", str(p), "--json").stdout)
-    predicted = direct_outputs(iris_run, x[keep]).argmax(axis=1)
+    predicted = model_outputs(iris_run, x[keep]).argmax(axis=1)
     assert report["samples"] == int(keep.sum()) and report["class_names"] == list(SPECIES)
     assert math.isclose(report["metrics"]["accuracy"], float(np.mean(predicted == 2)))
     assert report["metrics"]["accuracy"] > 0.8  # not the 9% of labels re-encoded as class 0
@@ -155,7 +131,7 @@ def test_2_scaled_targets_come_back_in_their_own_units(tmp_path: Path) -> None:
     mean, std = schema["target_scale"]["mean"][0], schema["target_scale"]["std"][0]
     out = list(csv.reader(io.StringIO(ok("predict", str(tmp_path / "r"), str(p)).stdout)))
     assert out[0] == ["cost"]
-    expected = direct_outputs(tmp_path / "r", x)[:, 0].astype(np.float64) * std + mean
+    expected = model_outputs(tmp_path / "r", x)[:, 0].astype(np.float64) * std + mean
     np.testing.assert_allclose([float(r[0]) for r in out[1:]], expected, rtol=1e-6)
     report = json.loads(ok("evaluate", str(tmp_path / "r"), "--data", str(p), "--json").stdout)
     assert math.isclose(report["metrics"]["mae"], float(np.mean(np.abs(expected - t))), rel_tol=1e-4)
@@ -172,7 +148,7 @@ def test_3_predict_reads_columns_by_name_in_any_order(iris_run: Path, tmp_path: 
     a = ok("predict", str(iris_run), str(straight), "--proba").stdout
     assert a == ok("predict", str(iris_run), str(shuffled), "--proba").stdout
     probs = np.array([[float(v) for v in row] for row in list(csv.reader(io.StringIO(a)))[1:]])
-    logits = direct_outputs(iris_run, x).astype(np.float64)
+    logits = model_outputs(iris_run, x).astype(np.float64)
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
     np.testing.assert_allclose(probs, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
     labels = list(csv.reader(io.StringIO(ok("predict", str(iris_run), str(shuffled)).stdout)))
@@ -206,6 +182,24 @@ def test_4_quoting_semicolons_quoted_headers_drop_and_columns_from_one(tmp_path:
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
 
 
+def test_every_checkpoint_of_a_run_embeds_the_schema_of_schema_json(tmp_path: Path) -> None:
+    from funcnn.datasets import Schema
+    from funcnn.io.checkpoint import checkpoint_info
+
+    x, y = iris_like(seed=4, per_class=8)
+    rows = [[*row, SPECIES[c]] for row, c in zip(x.tolist(), y.tolist(), strict=True)]
+    p = write_csv(tmp_path / "iris.csv", [*COLUMNS, "species"], rows)
+    run_dir = tmp_path / "r"
+    ok("train", "--data", str(p), "--epochs", "2", "--checkpoint-every", "1", "--out", str(run_dir), "--quiet",
+       "--no-plot")
+    stored = Schema.from_json(json.loads((run_dir / "schema.json").read_text()))
+    assert stored.class_names == SPECIES and stored.features == COLUMNS
+    for name in ("checkpoint.npz", "epoch-0000.npz", "epoch-0002.npz"):
+        assert checkpoint_info(run_dir / name).schema == stored, name
+    ok("train", "--resume", str(run_dir), "--epochs", "3", "--quiet", "--no-plot")
+    assert checkpoint_info(run_dir / "checkpoint.npz").schema == stored
+
+
 # --- 5. predict reads every input form training reads --------------------------------------------------
 
 
@@ -217,7 +211,7 @@ def test_5_predict_reads_idx_files_and_folders_with_a_prefix(tmp_path: Path) -> 
        str(tmp_path / "r"), "--quiet", "--no-plot")
     by_folder = ok("predict", str(tmp_path / "r"), str(folder), "--prefix", "t10k").stdout
     by_file = ok("predict", str(tmp_path / "r"), str(folder / "t10k-images-idx3-ubyte.gz")).stdout
-    expected = direct_outputs(tmp_path / "r", images).argmax(axis=1)
+    expected = model_outputs(tmp_path / "r", images).argmax(axis=1)
     assert by_folder == by_file
     assert [int(r[0]) for r in list(csv.reader(io.StringIO(by_folder)))[1:]] == expected.tolist()
     assert load_mnist(folder, prefix="t10k").n_samples == 10

@@ -5,53 +5,16 @@ Real processes, like the SIGINT test in ``test_cli_process.py`` (issue 12, items
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from cli_processes import assert_saved_on_interrupt, finish, start, wait_for_epochs
 
-from funcnn.io.checkpoint import checkpoint_info, load
+from funcnn.io.checkpoint import checkpoint_info
 from funcnn.io.layout import LOCK
-from tests.test_cli_process import executable
-
-ENV = {**os.environ, "COLUMNS": "100"}
-
-
-def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [executable(), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-        # A shell may start background jobs with Ctrl-C ignored, and Python then never sees it: undo that.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
-def finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    try:
-        return proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:  # never leave a process behind
-            proc.kill()
-            proc.wait()
-
-
-def wait_for_epochs(proc: subprocess.Popen[str], history: Path, epochs: int) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if history.is_file() and len(history.read_text().splitlines()) > epochs:
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
-    raise AssertionError(f"no {epochs} epochs in {history} within two minutes")
 
 
 def test_sigterm_saves_the_last_epoch_and_exits_143(tmp_path: Path) -> None:
@@ -63,13 +26,7 @@ def test_sigterm_saves_the_last_epoch_and_exits_143(tmp_path: Path) -> None:
     finally:
         stdout, stderr = finish(proc)
     assert proc.returncode == 143, (stdout, stderr)
-    assert "Traceback" not in stderr
-    epoch = load(out, dtype=np.float32).epoch
-    assert epoch >= 2
-    assert f"interrupted: saved epoch {epoch} of 100000" in stderr
-    assert f"resume with: funcnn train --resume {out}" in stderr
-    with open(out / "history.csv") as f:
-        assert [int(r["epoch"]) for r in csv.DictReader(f)] == list(range(1, epoch + 1))
+    assert_saved_on_interrupt(out, stderr, 100000, at_least=2)
     assert not (out / LOCK).exists()
 
 

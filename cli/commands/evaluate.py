@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import handle_errors
 from ..options import (
@@ -21,6 +21,9 @@ from ..options import (
     ThreadsOption,
 )
 from ..plugins import load_plugins
+
+if TYPE_CHECKING:
+    from ..loading import DataChoice
 
 __all__ = ["evaluate"]
 
@@ -58,50 +61,23 @@ def evaluate(
         load_plugins(plugin)
         from ..common import thread_limit
         from ..errors import echo_err
+        from ..loading import DataChoice
 
+        choice = DataChoice(data, label_column, seed, None if split is None else split.value, header, delimiter, prefix)
         with thread_limit(threads, echo_err):
-            _evaluate(
-                run,
-                data=data,
-                label_column=label_column,
-                seed=seed,
-                split=None if split is None else split.value,
-                as_json=json_output,
-                read={"header": header, "delimiter": _delimiter(delimiter), "prefix": prefix},
-                max_params=max_params,
-            )
+            _evaluate(run, choice, as_json=json_output, max_params=max_params)
 
 
-def _delimiter(text: str | None) -> str | None:
-    from ..settings import parse_delimiter
-
-    return None if text is None else parse_delimiter(text)
-
-
-def _evaluate(
-    run: Path,
-    *,
-    data: str | None,
-    label_column: str | None,
-    seed: int | None,
-    split: str | None,
-    as_json: bool,
-    read: dict[str, Any],
-    max_params: int | None = None,
-) -> None:
+def _evaluate(run: Path, choice: DataChoice, *, as_json: bool, max_params: int | None = None) -> None:
     import numpy as np
 
     from funcnn.losses import is_classifier
     from funcnn.metrics import Report, evaluate, metric
 
     from ..common import json_text, percent
-    from ..loading import check_task, data_to_score, default_split, load_model, loss_for, prepared, quiet_errstate
+    from ..loading import load_scoring, prepared, quiet_errstate
 
-    m = load_model(run, max_params=max_params)
-    split = split or default_split(m, data)
-    ds = data_to_score(m, data, label_column, seed, split, **read)
-    loss = loss_for(m, ds)
-    check_task(loss, ds)
+    m, ds, loss, split = load_scoring(run, choice, max_params=max_params)
     schema = m.run.schema
     names: list[str] = []
     with quiet_errstate():

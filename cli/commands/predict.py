@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,7 +20,9 @@ from ..options import (
     ThreadsOption,
 )
 from ..plugins import load_plugins
-from ..settings import parse_delimiter
+
+if TYPE_CHECKING:
+    from ..loading import DataChoice
 
 __all__ = ["predict"]
 
@@ -76,27 +78,19 @@ def predict(
             from ..rundir import check_output
 
             check_output(output, "--output", force=force)
-        sep = None if delimiter is None else parse_delimiter(delimiter)
-        read = {"header": header, "delimiter": sep, "prefix": prefix}
         from ..common import thread_limit
         from ..errors import echo_err
+        from ..loading import DataChoice
 
+        choice = DataChoice(input_path, label_column, seed, None, header, delimiter, prefix)
         with thread_limit(threads, echo_err):
-            _predict(run, input_path, output=output, proba=proba, label_column=label_column, seed=seed,
-                     max_params=max_params, read=read)
+            _predict(run, choice, output=output, proba=proba, max_params=max_params)
 
 
 def _predict(
-    run: Path,
-    input_path: str,
-    *,
-    output: Path | None,
-    proba: bool,
-    label_column: str | None,
-    seed: int | None,
-    max_params: int | None = None,
-    read: dict[str, Any] | None = None,
+    run: Path, choice: DataChoice, *, output: Path | None, proba: bool, max_params: int | None = None
 ) -> None:
+    """Predict for ``choice.data`` (the INPUT argument), read through the run's schema, as CSV."""
     import csv
     import io
     import sys
@@ -116,17 +110,18 @@ def _predict(
     from ..errors import echo_err, usage_error
     from ..loading import load_model, prepared, quiet_errstate
 
+    assert choice.data is not None
     m = load_model(run, max_params=max_params)
     cfg = m.run.config or {}
-    check_data_option(input_path, "INPUT")
+    check_data_option(choice.data, "INPUT")
     schema = m.run.schema
     if schema is None:  # a lone checkpoint: all it knows is the sample shape
         raw_shape = m.run.preparation.raw_shape if m.run.preparation is not None else m.in_shape
         schema = Schema(features=None, feature_shape=raw_shape, task="regression")
-    if label_column is not None:
-        schema = attrs.evolve(schema, target=label_column)
-    used_seed = seed if seed is not None else int(cfg.get("settings", {}).get("seed", 0))
-    x = load_inputs(input_path, schema, key=run_keys(used_seed).data, **(read or {}))
+    if choice.label_column is not None:
+        schema = attrs.evolve(schema, target=choice.label_column)
+    used_seed = choice.seed if choice.seed is not None else int(cfg.get("settings", {}).get("seed", 0))
+    x = load_inputs(choice.data, schema, key=run_keys(used_seed).data, **choice.read())
     loss = m.loss
     if loss is None:
         loss, _ = loss_for_model(

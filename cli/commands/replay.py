@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,7 +22,10 @@ from ..options import (
     ThreadsOption,
 )
 from ..plugins import load_plugins
-from ..settings import DATA, parse_delimiter
+from ..settings import DATA
+
+if TYPE_CHECKING:
+    from ..loading import DataChoice
 
 __all__ = ["replay"]
 
@@ -74,34 +77,14 @@ def replay(
         load_plugins(plugin)
         from ..common import thread_limit
         from ..errors import echo_err
+        from ..loading import DataChoice
 
+        choice = DataChoice(data, label_column, seed, None if split is None else split.value, header, delimiter, prefix)
         with thread_limit(threads, echo_err):
-            _replay(
-                run,
-                data=data,
-                label_column=label_column,
-                seed=seed,
-                split=None if split is None else split.value,
-                plot=plot,
-                as_json=json_output,
-                max_params=max_params,
-                read={"header": header, "delimiter": None if delimiter is None else parse_delimiter(delimiter),
-                      "prefix": prefix},
-            )
+            _replay(run, choice, plot=plot, as_json=json_output, max_params=max_params)
 
 
-def _replay(
-    run: Path,
-    *,
-    data: str | None,
-    label_column: str | None,
-    seed: int | None,
-    split: str | None,
-    plot: bool,
-    as_json: bool,
-    max_params: int | None = None,
-    read: dict[str, Any] | None = None,
-) -> None:
+def _replay(run: Path, choice: DataChoice, *, plot: bool, as_json: bool, max_params: int | None = None) -> None:
     import math
 
     import numpy as np
@@ -112,21 +95,11 @@ def _replay(
     from .. import plots
     from ..common import json_text, percent
     from ..errors import echo_err, usage_error
-    from ..loading import (
-        CLASSIFIERS,
-        check_task,
-        data_to_score,
-        default_split,
-        load_model,
-        loss_for,
-        prepared,
-        quiet_errstate,
-    )
+    from ..loading import CLASSIFIERS, load_scoring, prepared, quiet_errstate
 
     if not run.is_dir():
         raise usage_error("RUN_DIR", f"{str(run)!r} is not a run folder")
-    m = load_model(run, max_params=max_params)
-    split = split or default_split(m, data)
+    m, ds, loss, split = load_scoring(run, choice, max_params=max_params)
     paths = list_states(run)
     if not paths:
         echo_err(
@@ -134,9 +107,6 @@ def _replay(
             "replaying its latest checkpoint only"
         )
         paths = [m.run.checkpoint]
-    ds = data_to_score(m, data, label_column, seed, split, **(read or {}))
-    loss = loss_for(m, ds)
-    check_task(loss, ds)
     metric = "accuracy" if loss.kind in CLASSIFIERS else "rmse"
     y = ds.y
     scale = m.run.schema.target_scale if m.run.schema is not None else None

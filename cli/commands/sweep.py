@@ -394,7 +394,18 @@ def _cross_validated(settings: TrainSettings, data: RunData, shared: SweepData, 
 
 
 def _train_run(plan: Plan, folder: Path) -> TrainState[Any]:
-    """Write ``folder`` as ``funcnn train`` writes a run folder, training to ``--epochs``; the final state."""
+    """Write ``folder`` as ``funcnn train`` writes a run folder, training to ``--epochs``; the final state.
+
+    The folder is claimed (:func:`funcnn.io.lock.claim`) while it is written, as ``funcnn train`` claims
+    its ``--out``; a lock left by a trial that was killed is taken over, one held by a live process is refused.
+    """
+    from funcnn.io.lock import claim
+
+    with claim(folder, take_stale=True):
+        return _write_run(plan, folder)
+
+
+def _write_run(plan: Plan, folder: Path) -> TrainState[Any]:
     import time
 
     import numpy as np
@@ -402,27 +413,27 @@ def _train_run(plan: Plan, folder: Path) -> TrainState[Any]:
     from funcnn import training
     from funcnn.errors import NonFiniteLossError
     from funcnn.io.checkpoint import save
-    from funcnn.io.layout import CONFIG, HISTORY, LATEST, PREPROCESS, epoch_path
+    from funcnn.io.layout import CONFIG, HISTORY, LATEST, PREPROCESS, SCHEMA, epoch_path
     from funcnn.schedules import learning_rate
 
-    from ..planning import initial_state
+    from ..planning import initial_state, run_identity, with_identity
     from ..rundir import HistoryLog, history_columns, history_row, run_files, write_json
-    from .train import _identity, _with_identity
 
-    plan = _with_identity(plan, None)  # the identity funcnn train gives the same run
-    identity = _identity(plan)
+    plan = with_identity(plan, None)  # the identity funcnn train gives the same run
+    identity, schema = run_identity(plan), plan.schema
     settings, in_shape, every = plan.settings, plan.prep.in_shape, plan.settings.checkpoint_every
     state = initial_state(plan)
-    folder.mkdir(parents=True, exist_ok=True)
     for old in run_files(folder):  # what an interrupted or failed attempt left
         old.unlink()
 
     def keep(s: TrainState[Any], *, final: bool = False) -> None:
         if every is not None and (s.epoch % every == 0 or final):
-            save(epoch_path(folder, s.epoch), s, in_shape=in_shape, run=identity)
-        save(folder / LATEST, s, in_shape=in_shape, run=identity)
+            save(epoch_path(folder, s.epoch), s, in_shape=in_shape, run=identity, schema=schema)
+        save(folder / LATEST, s, in_shape=in_shape, run=identity, schema=schema)
 
     write_json(folder / CONFIG, plan.config)
+    if schema is not None:
+        write_json(folder / SCHEMA, schema.to_json())
     plan.prep.save(folder / PREPROCESS)
     keep(state)
     last = state

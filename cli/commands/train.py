@@ -27,6 +27,7 @@ from ..settings import OUTPUT, TrainSettings, differences, from_json, given_sett
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
+    from funcnn.datasets import Schema
     from funcnn.io.checkpoint import RunIdentity
     from funcnn.io.lock import RunLock
     from funcnn.training import TrainState
@@ -137,47 +138,13 @@ class _How(NamedTuple):
 # --- the command ---------------------------------------------------------------------------------
 
 
-def _with_identity(plan: _Plan, prior: Mapping[str, Any] | None) -> _Plan:
-    """The plan with the run's identity in its config: a new run's id, or the stored one when resuming."""
-    if prior is not None:
-        stored = prior.get("run")
-        return plan if stored is None else plan._replace(config={**plan.config, "run": stored})
-    return plan._replace(config={**plan.config, "run": {"id": _run_id(plan.config)}})
-
-
-def _run_id(config: Mapping[str, Any]) -> str:
-    """A digest of everything that decides a run's results: its data, model, split, and the settings
-    --resume may not change (the seed among them). Two runs with one id compute the same states, so
-    a checkpoint may move between them; from any other run it is refused. Being derived, not drawn,
-    the id keeps a resumed run's files byte-identical to those of a run never interrupted.
-    """
-    import hashlib
-    import json
-
-    import attrs
-
-    fixed = {f.name for f in attrs.fields(TrainSettings) if not f.metadata["option"].resumable}
-    basis = {k: v for k, v in config.items() if k not in ("funcnn_version", "run", "settings")}
-    basis["settings"] = {k: v for k, v in config["settings"].items() if k in fixed}
-    text = json.dumps(basis, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def _identity(plan: _Plan) -> RunIdentity | None:
-    from funcnn.io.checkpoint import RunIdentity
-
-    run = plan.config.get("run")
-    if not isinstance(run, dict) or not isinstance(run.get("id"), str):
-        return None  # a run folder written before runs had an identity
-    return RunIdentity(run["id"], str(plan.config["data"]["fingerprint"]))
-
-
 class _Trainer:
     def __init__(self, how: _How) -> None:
         self.how = how
         self.quiet = how.quiet
         self.locks: list[RunLock] = []
         self.identity: RunIdentity | None = None
+        self.schema: Schema | None = None  # the data schema every checkpoint embeds (also in schema.json)
         self.exit_code = EXIT_INTERRUPTED  # 143 after SIGTERM
 
     def info(self, text: str) -> None:
@@ -196,7 +163,7 @@ class _Trainer:
         from funcnn.io.runs import read_json
 
         from ..common import check_data_option, data_source
-        from ..planning import inherit_freeze, load_run_data, plan_run
+        from ..planning import inherit_freeze, load_run_data, plan_run, with_identity
         from ..rundir import check_run_config, run_files
 
         how = self.how
@@ -241,7 +208,9 @@ class _Trainer:
         if prior is None:
             settings = inherit_freeze(settings, given)
         spec = str(given.get("data") or (prior["data"]["source"] if prior is not None else settings.data))
-        plan = plan_run(settings, load_run_data(spec, settings), data_source(spec), prior, folder)
+        plan = plan_run(
+            settings, load_run_data(spec, settings), data_source(spec), prior, folder, max_params=how.max_params
+        )
         if prior is not None and folder is not None:
             differ = differences(prior, plan.config)
             if differ:
@@ -249,9 +218,9 @@ class _Trainer:
                     f"--resume {folder}: this run differs from its {CONFIG}: {'; '.join(differ)}",
                     "leave those options out to keep the run's values, or start a new run without --resume",
                 )
-            self.train(_with_identity(plan, prior), folder, resumed=True)
+            self.train(with_identity(plan, prior), folder, resumed=True)
         else:
-            self.train(_with_identity(plan, None), self._new_folder(plan), resumed=False)
+            self.train(with_identity(plan, None), self._new_folder(plan), resumed=False)
 
     def _claim(self, folder: Path, option: str, *, take_stale: bool) -> None:
         """Hold ``folder`` for this process until the command ends (released in :meth:`run`)."""
@@ -296,12 +265,12 @@ class _Trainer:
         from funcnn.io.checkpoint import MAX_PARAMS, load
         from funcnn.io.layout import CONFIG, LATEST
 
-        from ..planning import initial_state
+        from ..planning import initial_state, run_identity
 
         settings = plan.settings
         dtype = np.float32 if settings.dtype == "float32" else np.float64
         if resumed:
-            _check_identity(folder / LATEST, _identity(plan), plan.config["data"]["fingerprint"])
+            _check_identity(folder / LATEST, run_identity(plan), plan.config["data"]["fingerprint"])
             limit = MAX_PARAMS if self.how.max_params is None else self.how.max_params
             state = load(folder / LATEST, dtype=dtype, model=plan.model, max_params=limit)
             if state.loss != plan.loss or state.optimizer != plan.optimizer:
@@ -347,12 +316,13 @@ class _Trainer:
 
         from funcnn.io.layout import CONFIG, HISTORY, LATEST, PREPROCESS, SCHEMA
 
+        from ..planning import run_identity
         from ..rundir import HistoryLog, history_columns, write_json
 
         settings = plan.settings
         target = settings.epochs
         in_shape = plan.prep.in_shape
-        self.identity = _identity(plan)
+        self.identity, self.schema = run_identity(plan), plan.schema
         state = self._start_state(plan, folder, resumed)
         if resumed:
             if state.stopped:
@@ -420,8 +390,8 @@ class _Trainer:
         from funcnn.io.layout import LATEST, epoch_path
 
         if every is not None and (state.epoch % every == 0 or final_epoch):
-            save(epoch_path(folder, state.epoch), state, in_shape=in_shape, run=self.identity)
-        save(folder / LATEST, state, in_shape=in_shape, run=self.identity)
+            save(epoch_path(folder, state.epoch), state, in_shape=in_shape, run=self.identity, schema=self.schema)
+        save(folder / LATEST, state, in_shape=in_shape, run=self.identity, schema=self.schema)
 
     def _loop(
         self, plan: _Plan, state: TrainState[Any], target: int, log: HistoryLog, folder: Path, every: int | None

@@ -176,6 +176,31 @@ class Dataset:
             dropped_positions=self.dropped_positions,
         )
 
+    @classmethod
+    def from_schema(cls, x: ArrayLike, y: ArrayLike, schema: Schema, *, name: str, source: str = "") -> Dataset:
+        """A data set of samples read through ``schema``: its task, class names and columns describe them.
+
+        The inverse of :attr:`schema` (the shape, class count and outputs come from ``x`` and ``y``).
+
+        >>> import numpy as np
+        >>> ds = Dataset(np.zeros((2, 2)), np.array([0, 1]), class_names=("no", "yes"), feature_names=("a", "b"))
+        >>> Dataset.from_schema(np.ones((3, 2)), np.array([1, 1, 0]), ds.schema, name="more").schema == ds.schema
+        True
+        """
+        return cls(
+            x,
+            y,
+            name=name,
+            task=schema.task,
+            class_names=schema.class_names,
+            source=source,
+            feature_names=schema.features,
+            target=schema.target,
+            target_position=schema.target_position,
+            dropped=schema.dropped,
+            dropped_positions=schema.dropped_positions,
+        )
+
     @property
     def labels(self) -> NDArray[np.int64]:
         """``y`` typed as int64 class labels ``(n,)``; a DataError for a regression data set."""

@@ -115,19 +115,8 @@ def load_csv(
             text, str(p), schema, labels=True, header=header, delimiter=delimiter, default_delimiter=sep
         )
         assert y is not None
-        return Dataset(
-            x.reshape(x.shape[0], *schema.feature_shape),
-            y,
-            name=name or strip_suffixes(p),
-            task=schema.task,
-            class_names=schema.class_names,
-            source=str(p),
-            feature_names=schema.features,
-            target=schema.target,
-            target_position=schema.target_position,
-            dropped=schema.dropped,
-            dropped_positions=schema.dropped_positions,
-        )
+        x = x.reshape(x.shape[0], *schema.feature_shape)
+        return Dataset.from_schema(x, y, schema, name=name or strip_suffixes(p), source=str(p))
     table = parse_csv(
         text,
         str(p),

@@ -11,6 +11,7 @@ them back. Every file is written with the one atomic writer.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -178,23 +179,32 @@ def write_json(path: PathLike, data: Mapping[str, object]) -> Path:
     return atomic_write(Path(path), (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
+@contextlib.contextmanager
+def _reading(p: Path, what: str, errors: tuple[type[BaseException], ...]) -> Iterator[None]:
+    """Read the run file ``p`` in the block; a folder, a missing file or one of ``errors`` is a CheckpointError."""
+    if p.exists() and not p.is_file():
+        raise CheckpointError(f"{p}: not a regular file")
+    try:
+        yield
+    except FileNotFoundError:
+        raise CheckpointError(f"{p}: no such file") from None
+    except CheckpointError:
+        raise
+    except errors as e:
+        raise CheckpointError(f"{p}: not a readable {what} ({e})") from None
+
+
 def read_json(path: PathLike) -> dict[str, Any]:
     """A JSON object from ``path``.
 
     Raises:
-        CheckpointError: the file is missing, unreadable or not a JSON object.
+        CheckpointError: the file is missing, unreadable, too big or not a JSON object.
     """
     p = Path(path)
-    if p.exists() and not p.is_file():
-        raise CheckpointError(f"{p}: not a regular file")
-    try:
+    with _reading(p, "JSON file", (OSError, UnicodeDecodeError, ValueError)):
         if p.stat().st_size > MAX_JSON_BYTES:
             raise CheckpointError(f"{p}: {p.stat().st_size} bytes, more than a run's JSON file may hold")
         data = bounded.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(f"{p}: not a readable JSON file ({e})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{p}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -214,21 +224,13 @@ def load_preparation(path: PathLike) -> Preparation:
         CheckpointError: the file is missing, damaged or not a preparation file.
     """
     p = Path(path)
-    if p.exists() and not p.is_file():
-        raise CheckpointError(f"{p}: not a regular file")
-    try:
-        with np.load(p, allow_pickle=False) as npz:
-            packed = [i.filename for i in npz.zip.infolist() if i.compress_type != zipfile.ZIP_STORED]
-            if packed:  # written uncompressed: a compressed member could inflate without bound
-                raise CheckpointError(f"{p}: compressed member(s) {', '.join(packed[:3])}; not written by funcnn, "
-                                      "nothing was read")
-            arrays = {name: npz[name] for name in npz.files}
-    except FileNotFoundError:
-        raise CheckpointError(f"{p}: no such file") from None
-    except CheckpointError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError, TypeError) as e:  # e.g. a lone .npy
-        raise CheckpointError(f"{p}: not a readable preprocessing file ({e})") from None
+    unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError, TypeError)  # e.g. a lone .npy
+    with _reading(p, "preprocessing file", unreadable), np.load(p, allow_pickle=False) as npz:
+        packed = [i.filename for i in npz.zip.infolist() if i.compress_type != zipfile.ZIP_STORED]
+        if packed:  # written uncompressed: a compressed member could inflate without bound
+            raise CheckpointError(f"{p}: compressed member(s) {', '.join(packed[:3])}; not written by funcnn, "
+                                  "nothing was read")
+        arrays = {name: npz[name] for name in npz.files}
     try:
         return Preparation.from_arrays(arrays)
     except (KeyError, ValueError, TypeError) as e:
