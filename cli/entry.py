@@ -8,10 +8,29 @@ saving the last complete epoch.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+from types import FrameType
 
-from .signals import Interrupted, exit_code, install
+
+def _leave_at_once(signum: int, frame: FrameType | None) -> None:
+    # Nothing has started yet, so nothing needs saving: leave quietly with the shell's code.
+    try:
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(128 + signum)
+
+
+# The very first statements the ``funcnn`` executable runs (this module is its entry point and is
+# imported by nothing else): until :func:`install` takes over, an interrupt ends the process at
+# once, with no traceback, instead of raising KeyboardInterrupt inside the imports below.
+for _signum in (signal.SIGINT, signal.SIGTERM):
+    if signal.getsignal(_signum) is not signal.SIG_IGN:
+        signal.signal(_signum, _leave_at_once)
+
+from .signals import Interrupted, exit_code, install  # noqa: E402
 
 __all__ = ["main"]
 
