@@ -1,3 +1,3 @@
 """The funcnn version (one place; pyproject.toml carries the same number)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
