@@ -582,7 +582,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
     if "mlp_threads" in results:
         r = results["mlp_threads"]
         lines += ["### Threads under load (MLP 784-256-128-10, batch 128, float32)", "",
-                  "Background load: one other process spinning on a core.", "",
+                  "Background load: one more process spinning on a core, started by the suite (\"idle\" means "
+                  "without it; other programs on the machine run in both columns).", "",
                   "Wall seconds per epoch; CPU seconds of the process beside them (CPU time above wall time "
                   "is threads spinning).", "",
                   "| optimizer | setting | idle wall | loaded wall | loaded CPU | loaded wall / idle 1 thread |",
@@ -648,11 +649,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/performance.md")
     parser.add_argument("--note", default="taken while other processes shared the machine",
                         help="a line about the machine's state, printed with the figures")
+    parser.add_argument("--docs-from", type=Path, metavar="JSON",
+                        help="only rewrite the docs tables from a results file of an earlier run")
     parser.add_argument("--child", nargs=2, metavar=("NAME", "JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(CHILDREN[args.child[0]](**json.loads(args.child[1]))))
         return {}
+    if args.docs_from:
+        saved: dict[str, Any] = json.loads(args.docs_from.read_text())
+        write_docs(markdown(saved, saved["command"]))
+        print(f"updated {DOCS} from {args.docs_from}")
+        return saved
     chosen = args.only or list(SECTIONS)
     command = "python benchmarks/perf_suite.py" + (" --quick" if args.quick else "") + (
         f" --only {' '.join(chosen)}" if args.only else "")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from funcnn.datasets import describe_task, load_csv, load_csv_features
-from funcnn.datasets._csv import choose_task
+from funcnn.datasets._csv_cells import choose_task
 from funcnn.errors import DataError
 
 NAMES = ["Iris, setosa", 'Iris "versicolor"', "Iris virginica"]

@@ -31,7 +31,8 @@ import attrs
 import numpy as np
 
 from funcnn.datasets import synthetic
-from funcnn.datasets._csv import decode_text, parse_csv
+from funcnn.datasets._csv import parse_csv
+from funcnn.datasets._csv_grid import decode_text
 from funcnn.datasets._io import decompress
 from funcnn.datasets.dataset import Dataset, Task
 from funcnn.errors import DataError, MissingRngError

@@ -26,7 +26,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from funcnn._typing import FloatT, Shape
-from funcnn.datasets._csv import decode_text, read_grid, read_numbers, text_rows, to_float
+from funcnn.datasets._csv_cells import read_numbers, to_float
+from funcnn.datasets._csv_grid import decode_text, read_grid, text_rows
 from funcnn.datasets._io import read_bytes
 from funcnn.datasets.builtin import builtin_names
 from funcnn.datasets.images import is_image_source, load_images

@@ -25,7 +25,9 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from funcnn.datasets._csv import choose_task, decode_text, parse_csv, parse_with_schema
+from funcnn.datasets._csv import parse_csv, parse_with_schema
+from funcnn.datasets._csv_cells import choose_task
+from funcnn.datasets._csv_grid import decode_text
 from funcnn.datasets._io import read_bytes, strip_suffixes, write_bytes_atomic
 from funcnn.datasets.builtin import builtin_names, load_builtin
 from funcnn.datasets.dataset import TASKS, Dataset, Task

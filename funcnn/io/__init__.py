@@ -7,6 +7,8 @@ Layered; each module uses only those above it in this list:
 * :mod:`funcnn.io.container`: the ``.npz`` + JSON manifest container (member names, SHA-256,
   bounded reads);
 * :mod:`funcnn.io.codec`: values (specs, keys, trees, records) to manifest nodes and arrays, and back;
+* :mod:`funcnn.io.checks`: checks of a decoded value against its model (param templates from shape
+  inference, a training state's counters), each returning the list of problems found;
 * :mod:`funcnn.io.checkpoint`: the public checkpoint API (:func:`save`, :func:`load`, ...);
 * :mod:`funcnn.io.runs`: run folders (:func:`save_every`, :func:`open_run`, the preprocessing
   file, JSON files).

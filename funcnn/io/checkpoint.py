@@ -12,14 +12,14 @@ any array they rebuild the model from its stored config and refuse it if its
 parameter count exceeds ``max_params``; then they check every array's shape,
 dtype and SHA-256, and the params, the optimizer buffers and other
 params-shaped trees against a template of paths, shapes and dtypes that comes
-from shape inference (:func:`funcnn.network.param_shapes`: no weights drawn),
-and report every problem at once as a :class:`~funcnn.errors.CheckpointError`.
+from shape inference (:func:`funcnn.network.param_shapes`: no weights drawn;
+the checks live in :mod:`funcnn.io.checks`), and report every problem at once
+as a :class:`~funcnn.errors.CheckpointError`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeGuard, overload
 
@@ -32,13 +32,21 @@ from funcnn.datasets.schema import Schema
 from funcnn.errors import CheckpointError, ConfigError, DataError, ShapeError
 from funcnn.io import container
 from funcnn.io.atomic import atomic_write
-from funcnn.io.codec import Decoder, encode, join
+from funcnn.io.checks import (
+    count_problems,
+    other_tree_problems,
+    param_template,
+    template_problems,
+    tree_problems,
+    zero_stride,
+)
+from funcnn.io.codec import Decoder, encode
 from funcnn.io.container import Arrays, PathLike, fail, manifest_for, open_checkpoint
 from funcnn.layers.base import Layer
-from funcnn.network import param_count, param_shapes
+from funcnn.network import param_count
 from funcnn.optim import OptState
 from funcnn.training import TrainState
-from funcnn.tree import FrozenTree, LeafSpec, leaf_specs, tree_diff, tree_flatten, tree_unflatten
+from funcnn.tree import FrozenTree, leaf_specs, tree_flatten
 
 __all__ = [
     "MAX_PARAMS",
@@ -52,40 +60,6 @@ __all__ = [
 ]
 
 MAX_PARAMS = 500_000_000  # load refuses bigger models before allocating anything; raise it with max_params=
-
-
-# --- templates: paths, shapes and dtypes from shape inference, no weights --------------------
-
-
-def _template(model: Layer, in_shape: Shape, dtype: np.dtype[Any]) -> dict[str, LeafSpec]:
-    return {path: (shape, dtype) for path, shape in param_shapes(model, in_shape).items()}
-
-
-def _desc(spec: LeafSpec) -> str:
-    return f"{spec[1]}{list(spec[0])}"
-
-
-def _tree_problems(template: Mapping[str, LeafSpec], got: FrozenTree[Any], prefix: str) -> list[str]:
-    b = leaf_specs(got)
-    diff = tree_diff(template, b)
-    problems = [f"{join(prefix, p)}: missing (the model has {_desc(template[p])})" for p in diff.missing]
-    problems += [f"{join(prefix, p)}: not in the model (stored {_desc(b[p])})" for p in diff.extra]
-    return problems + diff.mismatches(template, b, prefix)
-
-
-def _template_problems(
-    model: Layer, params: FrozenTree[Any], in_shape: Shape, dtype: np.dtype[Any], prefix: str
-) -> list[str]:
-    try:
-        template = _template(model, in_shape, dtype)
-    except (ShapeError, ValueError, TypeError) as e:
-        return [f"the model cannot be built on inputs of shape {in_shape}: {e}"]
-    return _tree_problems(template, params, prefix)
-
-
-def _zero_stride(template: Mapping[str, LeafSpec]) -> FrozenTree[Any]:
-    # Read-only broadcast views of one zero: a tree with the template's structure that holds no data.
-    return tree_unflatten({p: np.broadcast_to(np.zeros((), dtype=dt), shape) for p, (shape, dt) in template.items()})
 
 
 # --- run identity ----------------------------------------------------------------------------
@@ -116,7 +90,7 @@ class RunIdentity:
 
 
 def _check_in_shape(model: Layer, params: FrozenTree[Any], in_shape: Shape, dtype: np.dtype[Any]) -> None:
-    problems = _template_problems(model, params, in_shape, dtype, "params")
+    problems = template_problems(model, params, in_shape, dtype, "params")
     if problems:
         raise ShapeError(
             f"save: the params do not fit {model!r} on inputs of shape {in_shape}: "
@@ -319,76 +293,31 @@ def _load_state(
         spec = getattr(state, field)
         if not all(callable(getattr(spec, m, None)) for m in methods):
             raise fail(file, [f"{field}: {spec!r} is not a {field} (it lacks {', '.join(methods)})"])
-    problems = _model_problem(state.model, model) + _count_problems(state)
+    problems = _model_problem(state.model, model) + count_problems(state)
     target = model if model is not None else state.model
     try:
-        template = _template(target, in_shape, stored_dtype)
+        template = param_template(target, in_shape, stored_dtype)
     except (ShapeError, ValueError, TypeError) as e:
         raise fail(file, [*problems, f"the model cannot be built on inputs of shape {in_shape}: {e}"]) from None
-    problems += _tree_problems(template, state.params, "params")
+    problems += tree_problems(template, state.params, "params")
     # The optimizer's template allocates buffers of the model's size: only when that is no more than
     # the file holds (a model inflated in the manifest has its params reported above, and stops there).
     wanted = sum(math.prod(shape) for shape, _ in template.values())
     if problems and wanted > max(4 * sum(a.size for a in arrays.values()), 1 << 20):
         raise fail(file, problems)
     try:
-        opt_template = state.optimizer.init(_zero_stride(template))
+        opt_template = state.optimizer.init(zero_stride(template))
     except (ValueError, TypeError) as e:
         problems.append(f"opt_state: the optimizer cannot be initialised on the model: {e}")
     else:
         if not isinstance(state.opt_state, OptState):
             problems.append(f"opt_state: expected an OptState, got {type(state.opt_state).__name__}")
         else:
-            problems += _tree_problems(leaf_specs(opt_template.buffers), state.opt_state.buffers, "opt_state")
-    problems += _other_tree_problems(state, template)
+            problems += tree_problems(leaf_specs(opt_template.buffers), state.opt_state.buffers, "opt_state")
+    problems += other_tree_problems(state, template)
     if problems:
         raise fail(file, problems)
     return state
-
-
-def _count_problems(state: TrainState[Any]) -> list[str]:
-    """The counters of a state must be possible: no negative epoch, no best epoch after the last, ..."""
-    problems: list[str] = []
-
-    def whole(name: str, value: object, low: int = 0, high: int | None = None) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            problems.append(f"{name}: expected a whole number, got {value!r}")
-        elif value < low or (high is not None and value > high):
-            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-            problems.append(f"{name}: expected a count {bound}, got {value}")
-
-    epoch, step = state.epoch, state.step
-    whole("epoch", epoch)
-    whole("step", step)
-    if problems:
-        return problems
-    epochs = len(state.history)
-    if epochs != epoch:
-        problems.append(f"history: holds {epochs} epochs, but epoch is {epoch}")
-    if len(state.history.val_cost) not in (0, epochs):
-        problems.append(f"history/val_cost: holds {len(state.history.val_cost)} epochs, the costs {epochs}")
-    if step < epoch:
-        problems.append(f"step: {step} optimizer steps cannot make {epoch} epochs (at least one step each)")
-    if isinstance(state.opt_state, OptState):
-        whole("opt_state/count", state.opt_state.count)
-    whole("wait", state.wait, 0, epoch)
-    if state.best_epoch is not None:
-        whole("best_epoch", state.best_epoch, 0, epoch)
-    if state.patience is not None:
-        whole("patience", state.patience, 1)
-    if state.batch_size is not None:
-        whole("batch_size", state.batch_size, 1)
-    return problems
-
-
-def _other_tree_problems(state: TrainState[Any], template: Mapping[str, LeafSpec]) -> list[str]:
-    """Params-shaped trees elsewhere in the state (e.g. the best params so far) must fit too."""
-    problems: list[str] = []
-    for field in attrs.fields(type(state)):
-        value = getattr(state, field.name)
-        if value is not state.params and isinstance(value, FrozenTree) and field.name.endswith("params"):
-            problems += _tree_problems(template, value, field.name)
-    return problems
 
 
 @overload
@@ -463,7 +392,7 @@ def load_params(
         raise fail(file, ["params: not a tree in the manifest"])
     problems = _model_problem(stored_model, model)
     target = model if model is not None else stored_model
-    problems += _template_problems(target, params, in_shape, stored_dtype, "params")
+    problems += template_problems(target, params, in_shape, stored_dtype, "params")
     if problems:
         raise fail(file, problems)
     return target, params
