@@ -36,6 +36,7 @@ from funcnn.errors import (
     ShapeError,
     TreeStructureError,
 )
+from funcnn.evaluation import Report, evaluate
 from funcnn.gradcheck import (
     GradCheckReport,
     check_gradients,
@@ -85,11 +86,9 @@ from funcnn.losses import (
 )
 from funcnn.metrics import (
     ClassificationReport,
-    Report,
     accuracy,
     classification_report,
     confusion_matrix,
-    evaluate,
     mae,
     mse,
     precision_recall_f1,

@@ -17,8 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from funcnn._typing import FloatT
+from funcnn.epoch_loop import OnNonFinite
 from funcnn.errors import TreeStructureError
-from funcnn.training import OnNonFinite, TrainState, train_steps
+from funcnn.training import TrainState, train_steps
 from funcnn.tree import FrozenTree, tree_flatten
 
 __all__ = ["Trajectory", "trajectory"]

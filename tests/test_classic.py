@@ -298,12 +298,12 @@ def test_full_gradient_in_bounded_batches_equals_one_pass(key: fn.Key) -> None:
 
 
 def test_tol_unset_never_computes_the_full_gradient(key: fn.Key, monkeypatch: pytest.MonkeyPatch) -> None:
-    import funcnn.training
+    import funcnn.epoch_loop
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("full_gradient called without tol")
 
-    monkeypatch.setattr(funcnn.training, "full_gradient", refuse)
+    monkeypatch.setattr(funcnn.epoch_loop, "full_gradient", refuse)
     x, y = _line_data()
     model = fn.Sequential(fn.Dense(1))
     state = fn.train(model, fn.init(model, key, in_shape=(1,)), x, y, loss=fn.MSE(), lr=0.1, epochs=3, key=key)

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 import funcnn as fn
+from funcnn.evaluation import evaluate
 from funcnn.metrics import (
     accuracy,
     classification_report,
     confusion_matrix,
-    evaluate,
     mae,
     metric,
     metric_names,

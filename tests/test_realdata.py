@@ -23,7 +23,7 @@ from idx_writer import write_fake_mnist
 
 import funcnn as fn
 from funcnn.datasets import load_csv, load_mnist
-from funcnn.metrics import evaluate
+from funcnn.evaluation import evaluate
 from funcnn.rng import generator
 
 SPECIES = ("setosa", "versicolor", "virginica")

@@ -71,8 +71,9 @@ def evaluate(
 def _evaluate(run: Path, choice: DataChoice, *, as_json: bool, max_params: int | None = None) -> None:
     import numpy as np
 
+    from funcnn.evaluation import Report, evaluate
     from funcnn.losses import is_classifier
-    from funcnn.metrics import Report, evaluate, metric
+    from funcnn.metrics import metric
 
     from ..common import json_text, percent
     from ..loading import load_scoring, prepared, quiet_errstate

@@ -3,7 +3,7 @@
 :func:`kfold` deals the samples into ``k`` folds from a key: fold sizes
 differ by at most one, and with ``stratified=True`` so do each class's counts
 in any two folds. :func:`cross_validate` trains a fresh state on ``k - 1``
-folds and evaluates it (:func:`~funcnn.metrics.evaluate`) on the held-out
+folds and evaluates it (:func:`~funcnn.evaluation.evaluate`) on the held-out
 one, for each fold; fold ``i`` gets the key ``fold_in(key, i)``.
 
 >>> import numpy as np, funcnn as fn
@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from funcnn.errors import DataError, NonFiniteLossError, ShapeError
-from funcnn.metrics import Report, evaluate
+from funcnn.evaluation import Report, evaluate
 from funcnn.rng import Key, fold_in, generator
 from funcnn.training import TrainState, fit
 
@@ -176,7 +176,7 @@ def cross_validate(
 
     Fold ``i`` trains ``make_state(fold_in(key, i))`` with
     :func:`~funcnn.training.fit` for ``epochs`` epochs on ``x[train]`` and
-    scores it with :func:`~funcnn.metrics.evaluate` on ``x[validation]``. The
+    scores it with :func:`~funcnn.evaluation.evaluate` on ``x[validation]``. The
     held-out part is never shown to training: a state with
     ``validation_fraction`` (early stopping) splits its own train part.
 
@@ -187,7 +187,7 @@ def cross_validate(
         folds: from :func:`kfold`.
         key: the root key of the folds' states.
         epochs: epochs per fold.
-        metrics: metric names for :func:`~funcnn.metrics.evaluate` (its defaults if None).
+        metrics: metric names for :func:`~funcnn.evaluation.evaluate` (its defaults if None).
 
     Returns:
         per-fold reports and trained states; ``.scores()`` gives mean ± std.
