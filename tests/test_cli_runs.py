@@ -116,6 +116,19 @@ def test_fingerprint_tells_data_apart() -> None:
     assert fingerprint(x, y) != fingerprint(x.astype(np.float32), y)
 
 
+def test_fingerprint_hashes_large_data_in_pieces_to_the_one_shot_digest() -> None:
+    import hashlib
+
+    # 9 MB of uint8 and a transposed (non-contiguous) float64 array: more than one 8 MiB piece each.
+    x = np.random.default_rng(0).integers(0, 256, size=(3000, 3000), dtype=np.uint8)
+    y = np.arange(2_400_000, dtype=np.float64).reshape(2000, 1200).T
+    h = hashlib.sha256()
+    for a in (x, y):
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    assert fingerprint(x, y) == "sha256:" + h.hexdigest()
+
+
 # --- output layer and loss ------------------------------------------------------------------------------
 
 

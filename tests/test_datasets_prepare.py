@@ -204,6 +204,33 @@ def test_min_max_scaler_maps_the_training_range_to_unit_interval() -> None:
     np.testing.assert_allclose(overall.apply(train), (train + 1.0) / 11.0)
 
 
+@pytest.mark.parametrize("chunk_bytes", [8, 8 * 7, 8 * 30 * 11, 2**30])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.float32, np.float64])
+def test_min_max_fit_in_chunks_and_apply_match_the_whole_array_formulas(
+    chunk_bytes: int, dtype: type[np.generic], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of one sample, of a few samples (not dividing 30), and all at once give the same bits.
+    monkeypatch.setattr(fn.datasets.prepare, "CHUNK_BYTES", chunk_bytes)
+    x = (np.random.default_rng(3).normal(size=(30, 11)) * 60 + 100).astype(dtype)
+    whole = x.astype(np.float64)
+    for per_feature in (True, False):
+        m = MinMaxScaler.fit(x, per_feature=per_feature)
+        low, high = (whole.min(axis=0), whole.max(axis=0)) if per_feature else (whole.min(), whole.max())
+        assert m.low.tobytes() == low.tobytes() and m.high.tobytes() == high.tobytes()
+        for dt in (np.float32, np.float64):
+            span = np.where(high - low > 0, high - low, 1.0).astype(dt)
+            expected = (x.astype(dt) - low.astype(dt)) / span
+            got = m.apply(x, dtype=dt)
+            assert got.dtype == dt and got.tobytes() == expected.tobytes() and not got.flags.writeable
+    s = Standardizer.fit(x)
+    expected32 = (x.astype(np.float32) - s.mean.astype(np.float32)) / s.std.astype(np.float32)
+    assert s.apply(x, dtype=np.float32).tobytes() == expected32.tobytes()
+    bad = whole.copy()
+    bad[17, 4] = np.nan
+    with pytest.raises(DataError, match="sample 17 holds NaN"):
+        MinMaxScaler.fit(bad)
+
+
 def test_pixels_over_255_as_float32() -> None:
     images = np.array([[[0, 51], [255, 102]]], dtype=np.uint8)
     out = MinMaxScaler.from_range(0, 255).apply(images, dtype=np.float32)

@@ -20,7 +20,7 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import ClassVar, TypeVar, overload
 
 import attrs
@@ -218,10 +218,44 @@ def _fit_input(x: ArrayLike, where: str) -> NDArray[np.float64]:
     a = np.asarray(x, dtype=np.float64)
     if a.ndim < 1 or a.shape[0] == 0:
         raise DataError(f"{where}: need at least one sample (n, ...), got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        row = int(np.argmax(~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)))
-        raise DataError(f"{where}: sample {row} holds NaN or infinite values")
+    _check_finite(a, where, 0)
     return a
+
+
+def _check_finite(a: NDArray[np.float64], where: str, first: int) -> None:
+    """Raise if a row of ``a`` (sample ``first + i`` of the data) holds NaN or an infinity."""
+    if not np.all(np.isfinite(a)):
+        row = first + int(np.argmax(~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)))
+        raise DataError(f"{where}: sample {row} holds NaN or infinite values")
+
+
+CHUNK_BYTES = 8 * 2**20
+"""Float64 bytes per chunk of samples a scaler's fit converts at a time (memory follows this, not the data)."""
+
+
+def _fit_chunks(x: ArrayLike, where: str) -> Iterator[NDArray[np.float64]]:
+    """The samples of ``x: (n, ...)`` as float64 copies of about :data:`CHUNK_BYTES` each, checked finite.
+
+    A fit that reduces chunk by chunk never holds a float64 copy of all the data.
+    """
+    a = np.asarray(x)
+    if a.ndim < 1 or a.shape[0] == 0:
+        raise DataError(f"{where}: need at least one sample (n, ...), got shape {a.shape}")
+    rows = max(1, CHUNK_BYTES // (8 * max(1, math.prod(a.shape[1:]))))
+    for first in range(0, a.shape[0], rows):
+        chunk = np.asarray(a[first : first + rows], dtype=np.float64)
+        _check_finite(chunk, where, first)
+        yield chunk
+
+
+def _scaled(
+    a: NDArray[np.generic], dt: type[np.floating], shift: NDArray[np.float64], span: NDArray[np.floating]
+) -> NDArray[np.floating]:
+    """``(a.astype(dt) - shift.astype(dt)) / span`` computed in one new array (no full-size temporaries)."""
+    out = a.astype(dt)
+    np.subtract(out, shift.astype(dt), out=out)
+    np.divide(out, span, out=out)
+    return _own(out)
 
 
 def _from_arrays(where: str, arrays: Mapping[str, ArrayLike], names: tuple[str, str]) -> tuple[ArrayLike, ArrayLike]:
@@ -274,7 +308,7 @@ class Standardizer:
         a = np.asarray(x)
         _check_shape("Standardizer.apply", a, self.mean.shape)
         dt = _out_dtype(a, dtype)
-        return _own((a.astype(dt) - self.mean.astype(dt)) / self.std.astype(dt))
+        return _scaled(a, dt, self.mean, self.std.astype(dt))
 
     def invert(self, z: ArrayLike) -> NDArray[np.floating]:
         """``z * std + mean``: back to the original units."""
@@ -324,10 +358,11 @@ class MinMaxScaler:
     @classmethod
     def fit(cls, x: ArrayLike, *, per_feature: bool = True) -> MinMaxScaler:
         """The minimum and maximum of ``x: (n, ...)`` per feature, or over everything if ``per_feature=False``."""
-        a = _fit_input(x, "MinMaxScaler.fit")
-        if per_feature:
-            return cls(a.min(axis=0), a.max(axis=0))
-        return cls(a.min(), a.max())
+        lows, highs = [], []
+        for chunk in _fit_chunks(x, "MinMaxScaler.fit"):  # min and max are exact: chunking changes no bit
+            lows.append(chunk.min(axis=0) if per_feature else chunk.min())
+            highs.append(chunk.max(axis=0) if per_feature else chunk.max())
+        return cls(np.min(lows, axis=0), np.max(highs, axis=0))
 
     @classmethod
     def from_range(cls, low: float, high: float) -> MinMaxScaler:
@@ -343,7 +378,7 @@ class MinMaxScaler:
         a = np.asarray(x)
         _check_shape("MinMaxScaler.apply", a, self.low.shape)
         dt = _out_dtype(a, dtype)
-        return _own((a.astype(dt) - self.low.astype(dt)) / self._span(dt))
+        return _scaled(a, dt, self.low, self._span(dt))
 
     def invert(self, z: ArrayLike) -> NDArray[np.floating]:
         """``z * (high - low) + low``: back to the original units."""
