@@ -55,38 +55,6 @@ DOCS = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- perf-suite:begin -->", "<!-- perf-suite:end -->"
 SECTIONS = ("cnn_paths", "eval_memory", "mlp_threads", "mlp_peers", "jax", "cnn_torch")
 
-CNN_TOML = """# The README's MNIST CNN (written by benchmarks/perf_suite.py).
-kind = "sequential"
-[[layers]]
-kind = "conv2d"
-out_channels = 16
-kernel_size = 5
-[[layers]]
-kind = "relu"
-[[layers]]
-kind = "max_pool2d"
-size = 2
-[[layers]]
-kind = "conv2d"
-out_channels = 32
-kernel_size = 5
-[[layers]]
-kind = "relu"
-[[layers]]
-kind = "max_pool2d"
-size = 2
-[[layers]]
-kind = "flatten"
-[[layers]]
-kind = "dense"
-out_dim = 128
-[[layers]]
-kind = "relu"
-[[layers]]
-kind = "dense"
-out_dim = 10
-"""
-
 
 def stats(samples: Sequence[float]) -> dict[str, float]:
     """``{"median", "min", "max", "n"}`` of a list of samples."""
@@ -410,7 +378,10 @@ def section_cnn_paths(q: bool, tmp: Path) -> dict[str, Any]:
               flush=True)
     # Peak RSS of each path, one fresh process each; the command line alternates with the plain library
     # run round by round, and each round's ratio of epoch medians is kept.
-    (tmp / "cnn.toml").write_text(CNN_TOML)
+    import funcnn as fn
+
+    # The CLI reads the same model the library runs: one spec, written out as its config.
+    (tmp / "cnn.json").write_text(json.dumps(fn.to_config(_cnn_model())))
     data = tmp / f"images{n}.npz"
     save_images(data, n)
     full = in_child("lib_cnn", n_train=n_train, n_val=n_val, epochs=epochs, full=True)
@@ -420,7 +391,7 @@ def section_cnn_paths(q: bool, tmp: Path) -> dict[str, Any]:
     for i in range(rounds):
         plain = in_child("lib_cnn", n_train=n_train, n_val=n_val, epochs=epochs, full=False)
         run = tmp / f"run{n}-{i}"
-        cli = run_cli(["train", "--model", str(tmp / "cnn.toml"), "--data", str(data), "--batch-size", "64",
+        cli = run_cli(["train", "--model", str(tmp / "cnn.json"), "--data", str(data), "--batch-size", "64",
                        "--optimizer", "adam", "--lr", "0.001", "--epochs", str(epochs), "--out", str(run),
                        "--quiet", "--no-plot"])
         if cli["exit"] == 0:
@@ -444,7 +415,7 @@ def section_cnn_paths(q: bool, tmp: Path) -> dict[str, Any]:
     big = tmp / f"images{6 * n}.npz"
     save_images(big, 6 * n, tile_from=n)
     run = tmp / f"run{6 * n}"
-    tiled = run_cli(["train", "--model", str(tmp / "cnn.toml"), "--data", str(big), "--batch-size", "64",
+    tiled = run_cli(["train", "--model", str(tmp / "cnn.json"), "--data", str(big), "--batch-size", "64",
                      "--optimizer", "adam", "--lr", "0.001", "--epochs", "1", "--out", str(run), "--quiet",
                      "--no-plot"])
     if tiled["exit"] == 0:

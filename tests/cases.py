@@ -13,18 +13,19 @@ of the same spec class apart (default: the spec's repr).
 
 from __future__ import annotations
 
-from typing import NamedTuple, overload
+from collections.abc import Callable
+from typing import ClassVar, Generic, NamedTuple, TypeVar, overload
 
 import attrs
 import numpy as np
 from numpy.typing import NDArray
 
 import funcnn as fn
-from funcnn._typing import FloatT, Shape
+from funcnn._typing import Array, FloatT, Shape
 from funcnn.layers import Layer
-from funcnn.rng import generator
+from funcnn.rng import Key, generator
 
-__all__ = ["CASES", "Case", "Pass", "case_id", "make_input", "training_pass"]
+__all__ = ["CASES", "Case", "Pass", "Recorder", "case_id", "make_input", "training_pass"]
 
 
 @attrs.frozen
@@ -87,6 +88,37 @@ def training_pass(case: Case, key: fn.Key, batch: int) -> Pass:
     y, cache = fn.forward(case.spec, params, x, key=key, train=True)
     grads, dx = fn.backward(case.spec, params, cache, np.ones_like(y))
     return Pass(params, x, y, cache, grads, dx)
+
+
+_R = TypeVar("_R")
+
+
+@attrs.frozen
+class Recorder(Generic[_R]):
+    """An identity layer that appends ``record(x)`` to ``seen`` on every forward (test-only).
+
+    E.g. ``Recorder(lambda x: x.shape[0])`` records the rows of every batch a pass holds.
+    """
+
+    kind: ClassVar[str] = "recorder"
+    uses_key: ClassVar[bool] = False
+    record: Callable[[NDArray[np.floating]], _R]
+    seen: list[_R] = attrs.field(factory=list, eq=False, hash=False)
+    name: str | None = None
+
+    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, fn.FrozenTree[FloatT]]:
+        return in_shape, fn.FrozenTree()
+
+    def forward(
+        self, params: fn.FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
+    ) -> tuple[Array[FloatT], fn.FrozenTree[FloatT]]:
+        self.seen.append(self.record(x))
+        return x, fn.FrozenTree()
+
+    def backward(
+        self, params: fn.FrozenTree[FloatT], cache: fn.FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
+    ) -> tuple[fn.FrozenTree[FloatT], Array[FloatT]]:
+        return fn.FrozenTree(), dy
 
 
 CASES: list[Case] = [

@@ -11,20 +11,16 @@ checks that no pass ever holds more rows than the batch size.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-import attrs
 import numpy as np
 import pytest
+from cases import Recorder
 from numpy.typing import NDArray
 
 import funcnn as fn
-from funcnn._typing import Array, FloatT, Shape
 from funcnn.batching import epoch_batches
 from funcnn.layers.base import Layer
 from funcnn.metrics import accuracy, to_labels
 from funcnn.network import EVAL_BUDGET_BYTES, eval_batch_size
-from funcnn.rng import Key
 from funcnn.training import TrainState
 
 N = 53  # a prime: no batch size above 1 divides it
@@ -32,31 +28,12 @@ SIZES = (1, 2, 7, 16, N, N + 9, None)
 CCE = fn.CategoricalCrossEntropy(from_logits=True)
 
 
-@attrs.frozen
-class Rows:
+def row_recorder() -> Recorder[int]:
     """An identity layer that records the rows of every batch it sees (test-only)."""
-
-    kind: ClassVar[str] = "rows"
-    uses_key: ClassVar[bool] = False
-    seen: list[int] = attrs.field(factory=list, eq=False, hash=False)
-    name: str | None = None
-
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, fn.FrozenTree[FloatT]]:
-        return in_shape, fn.FrozenTree()
-
-    def forward(
-        self, params: fn.FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
-    ) -> tuple[Array[FloatT], fn.FrozenTree[FloatT]]:
-        self.seen.append(x.shape[0])
-        return x, fn.FrozenTree()
-
-    def backward(
-        self, params: fn.FrozenTree[FloatT], cache: fn.FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
-    ) -> tuple[fn.FrozenTree[FloatT], Array[FloatT]]:
-        return fn.FrozenTree(), dy
+    return Recorder(lambda x: x.shape[0])
 
 
-def mlp(dtype: type = np.float64, rows: Rows | None = None) -> tuple[fn.Sequential, fn.FrozenTree[np.float64]]:
+def mlp(dtype: type = np.float64, rows: Recorder[int] | None = None) -> tuple[fn.Sequential, fn.FrozenTree[np.float64]]:
     layers: list[Layer] = [fn.Dense(12), fn.ReLU(), fn.Dense(4)]
     model = fn.Sequential(*([rows] if rows is not None else []), *layers)
     return model, fn.init(model, fn.key(1), in_shape=(5,), dtype=dtype)
@@ -106,7 +83,7 @@ def test_predict_in_batches_equals_one_pass(which: str, batch_size: int | None) 
 
 @pytest.mark.parametrize("batch_size", [1, 7, 16, N])
 def test_no_pass_holds_more_rows_than_the_batch(batch_size: int) -> None:
-    rows = Rows()
+    rows = row_recorder()
     model, params = mlp(rows=rows)
     x, _ = data((5,), 4)
     fn.predict(model, params, x, batch_size=batch_size)
@@ -177,7 +154,7 @@ def test_validation_in_batches_leaves_training_unchanged(eval_batch: int | None)
 
 
 def test_validation_passes_are_bounded() -> None:
-    rows = Rows()
+    rows = row_recorder()
     model, params = mlp(rows=rows)
     x, y = data((5,), 4)
     xv, yv = data((5,), 4)

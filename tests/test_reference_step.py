@@ -23,6 +23,7 @@ import pytest
 from numpy.typing import NDArray
 
 import funcnn as fn
+from funcnn._typing import FloatT
 from funcnn.optim import adagrad, adam, apply_step, apply_updates, momentum, rmsprop, sgd
 from funcnn.training import TrainState
 from funcnn.transforms import chain, clip_by_global_norm, l2
@@ -74,6 +75,33 @@ def reference_grads(ws: list[Floats], bs: list[Floats], x: Floats, t: Floats) ->
 
 
 Update = Callable[[list[Floats], list[Floats], dict[str, list[Floats]], int], list[Floats]]
+
+
+Grads = Callable[[list[Floats], Floats, Floats], tuple[float, list[Floats]]]
+
+
+def reference_epochs(
+    states: list[TrainState[FloatT]], ps: list[Floats], x: Floats, onehot: Floats, batch: int,
+    grads: Grads, update: Update,
+) -> tuple[list[Floats], dict[str, list[Floats]]]:
+    """Replay ``states``' epochs with the reference formulas (batches in order, no shuffle); return params and buffers.
+
+    Asserts each epoch's mean cost (bit for bit) and step count against the state the library yielded.
+    """
+    buf: dict[str, list[Floats]] = {}
+    step = 0
+    n = x.shape[0]
+    for epoch, state in enumerate(states):
+        total = 0.0
+        for start in range(0, n, batch):
+            xb, tb = x[start : start + batch], onehot[start : start + batch]
+            cost, gs = grads(ps, xb, tb)
+            step += 1
+            ps = update(ps, gs, buf, step)
+            total += cost * xb.shape[0]
+        assert state.history.cost[-1] == total / n, f"epoch {epoch} cost"
+        assert state.step == step, f"epoch {epoch} steps"
+    return ps, buf
 
 
 def ref_sgd(lr: float) -> Update:
@@ -134,18 +162,9 @@ def test_train_epochs_matches_reference_formulas_bit_for_bit(name: str, dtype: t
 
     ps = [np.array(fn.tree_get(params, f"dense_{i}/{k}")) for i in range(3) for k in ("w", "b")]
     onehot = np.eye(SIZES[-1], dtype=dtype)[y]
-    buf: dict[str, list[Floats]] = {}
-    step = 0
-    for epoch in range(2):
-        total = 0.0
-        for start in range(0, N, BATCH):
-            xb, tb = x[start : start + BATCH], onehot[start : start + BATCH]
-            cost, gs = reference_grads(ps[0::2], ps[1::2], xb, tb)
-            step += 1
-            ps = ref_update(ps, gs, buf, step)
-            total += cost * xb.shape[0]
-        assert states[epoch].history.cost[-1] == total / N, f"epoch {epoch} cost"
-        assert states[epoch].step == step
+    ps, buf = reference_epochs(
+        states, ps, x, onehot, BATCH, lambda p, xb, tb: reference_grads(p[0::2], p[1::2], xb, tb), ref_update
+    )
 
     final = states[-1]
     for i, k in enumerate(("w", "b") * 3):
@@ -339,17 +358,7 @@ def test_cnn_training_matches_reference_formulas_bit_for_bit(name: str, c_in: in
 
     ps = [np.array(fn.tree_get(params, path)) for path in CNN_PATHS]
     onehot = np.eye(3, dtype=dtype)[y]
-    buf: dict[str, list[Floats]] = {}
-    step = 0
-    for epoch in range(2):
-        total = 0.0
-        for start in range(0, CONV_N, CONV_BATCH):
-            xb, tb = x[start : start + CONV_BATCH], onehot[start : start + CONV_BATCH]
-            cost, gs = reference_cnn_grads(ps, xb, tb)
-            step += 1
-            ps = ref_update(ps, gs, buf, step)
-            total += cost * xb.shape[0]
-        assert states[epoch].history.cost[-1] == total / CONV_N, f"epoch {epoch} cost"
+    ps, buf = reference_epochs(states, ps, x, onehot, CONV_BATCH, reference_cnn_grads, ref_update)
 
     final = states[-1]
     for i, path in enumerate(CNN_PATHS):

@@ -6,47 +6,19 @@ limits; the fallback without it is tested by hiding it.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-import attrs
 import numpy as np
 import pytest
+from cases import Recorder
 
 import funcnn as fn
 import funcnn.thread_policy as threads_module
-from funcnn._typing import Array, FloatT, Shape
-from funcnn.rng import Key
 from funcnn.thread_policy import DEFAULT_THREADS, blas_threads, compute_threads
 
 pytest.importorskip("threadpoolctl", reason="thread limits need threadpoolctl: pip install 'funcnn[threads]'")
 
 
-@attrs.frozen
-class Probe:
-    """An identity layer recording the BLAS thread count in force during each forward (test-only)."""
-
-    kind: ClassVar[str] = "probe"
-    uses_key: ClassVar[bool] = False
-    seen: list[int | None] = attrs.field(factory=list, eq=False, hash=False)
-    name: str | None = None
-
-    def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, fn.FrozenTree[FloatT]]:
-        return in_shape, fn.FrozenTree()
-
-    def forward(
-        self, params: fn.FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
-    ) -> tuple[Array[FloatT], fn.FrozenTree[FloatT]]:
-        self.seen.append(blas_threads())
-        return x, fn.FrozenTree()
-
-    def backward(
-        self, params: fn.FrozenTree[FloatT], cache: fn.FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
-    ) -> tuple[fn.FrozenTree[FloatT], Array[FloatT]]:
-        return fn.FrozenTree(), dy
-
-
-def probed() -> tuple[Probe, fn.Sequential, fn.FrozenTree[np.float64]]:
-    probe = Probe()
+def probed() -> tuple[Recorder[int | None], fn.Sequential, fn.FrozenTree[np.float64]]:
+    probe: Recorder[int | None] = Recorder(lambda x: blas_threads())  # the BLAS threads in force in each forward
     model = fn.Sequential(probe, fn.Dense(3))
     return probe, model, fn.init(model, fn.key(0), in_shape=(4,))
 

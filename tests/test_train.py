@@ -21,6 +21,7 @@ from funcnn.tree import FrozenTree, tree_leaves
 
 CCE = fn.CategoricalCrossEntropy(from_logits=True)
 Tree: TypeAlias = FrozenTree[Any]
+State: TypeAlias = TrainState[np.float64]
 
 
 def blobs(n: int = 60, seed: int = 4) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
@@ -225,12 +226,20 @@ def test_bad_arguments_name_the_value(kwargs: dict[str, object], pattern: str) -
 # -- early stopping --------------------------------------------------------------------------------
 
 
-def test_early_stopping_returns_the_best_validation_epoch() -> None:
+def overfit(epochs: int, patience: int, *, restore_best: bool = True) -> tuple[State, list[State]]:
+    """The wide MLP trained by adam on the overfitting problem, early stopping on: the result and each epoch's state."""
     x, y, xv, yv = overfitting_problem()
     model, params = wide_mlp()
-    seen: list[TrainState[np.float64]] = []
-    result = fn.train(model, params, x, y, loss=fn.MSE(), epochs=2000, key=fn.key(1), optimizer=adam(0.01),
-                      validation=(xv, yv), patience=30, observer=seen.append)
+    seen: list[State] = []
+    result = fn.train(model, params, x, y, loss=fn.MSE(), epochs=epochs, key=fn.key(1), optimizer=adam(0.01),
+                      validation=(xv, yv), patience=patience, restore_best=restore_best, observer=seen.append)
+    return result, seen
+
+
+def test_early_stopping_returns_the_best_validation_epoch() -> None:
+    result, seen = overfit(2000, 30)
+    _, _, xv, yv = overfitting_problem()
+    model, _ = wide_mlp()
     val = result.history.val_cost
     best = int(np.argmin(val))
     assert result.stop_reason == "early_stopping" and result.stopped
@@ -240,17 +249,12 @@ def test_early_stopping_returns_the_best_validation_epoch() -> None:
     assert fn.tree_equal(result.last_params, seen[-1].params)  # type: ignore[arg-type]
     cost, _ = fn.loss(fn.MSE(), fn.predict(model, result.params, xv), yv)
     assert cost == val[best] == result.best_cost
-    live = fn.train(model, params, x, y, loss=fn.MSE(), epochs=2000, key=fn.key(1), optimizer=adam(0.01),
-                    validation=(xv, yv), patience=30, restore_best=False)
+    live, _ = overfit(2000, 30, restore_best=False)
     assert fn.tree_equal(live.params, seen[-1].params) and live.last_params is None
 
 
 def test_best_params_are_returned_when_epochs_run_out_first() -> None:
-    x, y, xv, yv = overfitting_problem()
-    model, params = wide_mlp()
-    seen: list[TrainState[np.float64]] = []
-    result = fn.train(model, params, x, y, loss=fn.MSE(), epochs=300, key=fn.key(1), optimizer=adam(0.01),
-                      validation=(xv, yv), patience=1000, observer=seen.append)
+    result, seen = overfit(300, 1000)
     best = int(np.argmin(result.history.val_cost))
     assert result.stop_reason is None and result.epoch == 300 and best + 1 < 300
     assert result.best_epoch == best + 1 and fn.tree_equal(result.params, seen[best].params)

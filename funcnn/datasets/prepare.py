@@ -20,7 +20,7 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import ClassVar, TypeVar, overload
 
 import attrs
@@ -265,6 +265,18 @@ def _from_arrays(where: str, arrays: Mapping[str, ArrayLike], names: tuple[str, 
     return arrays[names[0]], arrays[names[1]]
 
 
+def _check_stats(
+    where: str, a: tuple[str, NDArray[np.float64]], b: tuple[str, NDArray[np.float64]],
+    rule_holds: Callable[[], np.bool_ | bool], rule: str,
+) -> None:
+    """Raise DataError unless a scaler's two stat arrays agree in shape, are finite and ``rule_holds()``."""
+    (a_name, a_value), (b_name, b_value) = a, b
+    if a_value.shape != b_value.shape:
+        raise DataError(f"{where}: {a_name} {a_value.shape} and {b_name} {b_value.shape} differ in shape")
+    if not (np.all(np.isfinite(a_value)) and np.all(np.isfinite(b_value)) and rule_holds()):
+        raise DataError(f"{where}: {rule}")
+
+
 @attrs.frozen(repr=False, eq=False)
 class Standardizer:
     """Feature-wise ``(x - mean) / std``, with ``mean``, ``std`` fitted on training data.
@@ -285,10 +297,8 @@ class Standardizer:
     std: NDArray[np.float64] = attrs.field(converter=_stats)
 
     def __attrs_post_init__(self) -> None:
-        if self.mean.shape != self.std.shape:
-            raise DataError(f"Standardizer: mean {self.mean.shape} and std {self.std.shape} differ in shape")
-        if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.std)) and np.all(self.std > 0)):
-            raise DataError("Standardizer: mean must be finite and std finite and > 0")
+        _check_stats("Standardizer", ("mean", self.mean), ("std", self.std), lambda: np.all(self.std > 0),
+                     "mean must be finite and std finite and > 0")
 
     def __repr__(self) -> str:
         return f"Standardizer(features={self.mean.shape})"
@@ -347,10 +357,8 @@ class MinMaxScaler:
     high: NDArray[np.float64] = attrs.field(converter=_stats)
 
     def __attrs_post_init__(self) -> None:
-        if self.low.shape != self.high.shape:
-            raise DataError(f"MinMaxScaler: low {self.low.shape} and high {self.high.shape} differ in shape")
-        if not (np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high)) and np.all(self.high >= self.low)):
-            raise DataError("MinMaxScaler: low and high must be finite with high >= low")
+        _check_stats("MinMaxScaler", ("low", self.low), ("high", self.high), lambda: np.all(self.high >= self.low),
+                     "low and high must be finite with high >= low")
 
     def __repr__(self) -> str:
         return f"MinMaxScaler(features={self.low.shape})"

@@ -42,6 +42,10 @@ def _positive(instance: object, attribute: attrs.Attribute[_P], value: _P) -> No
 class _Pool:
     """The fields, ``init`` and window geometry shared by both pooling layers."""
 
+    __repr__ = short_repr
+
+    uses_key: ClassVar[bool] = False
+
     size: tuple[int, int] = attrs.field(converter=_pair, validator=_positive)
     stride: tuple[int, int] | None = attrs.field(default=None, converter=_optional_pair, validator=_positive)
     name: str | None = attrs.field(default=None, kw_only=True)
@@ -72,6 +76,22 @@ class _Pool:
     def _tiles(self) -> bool:
         """True when windows tile the input exactly side by side (stride == size)."""
         return self.strides == self.size
+
+    def _fold(self, x: Array[FloatT], op: np.ufunc) -> Array[FloatT]:
+        """Check a forward input ``x`` and fold its windows with ``op`` (``np.maximum``, ``np.add``) in place.
+
+        Returns a new ``(batch, oh, ow, c)`` array: ``op`` over the pixel at each
+        window offset, in row-major window order.
+        """
+        if x.ndim != 4:
+            raise shape_error(self, "input (batch, height, width, channels)", x.shape)
+        oh, ow = self._check_in_shape(x.shape[1:])
+        offsets = self._offsets(oh, ow)
+        _, _, rows, cols = next(offsets)
+        y = x[:, rows, cols].copy()
+        for _, _, rows, cols in offsets:
+            op(y, x[:, rows, cols], out=y)
+        return y
 
     def _offsets(self, oh: int, ow: int) -> Iterator[tuple[int, int, slice, slice]]:
         """``(a, b, rows, cols)`` per offset in a window, in row-major order.
@@ -107,22 +127,12 @@ class MaxPool2D(_Pool):
            [13., 15.]])
     """
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "max_pool2d"
-    uses_key: ClassVar[bool] = False
 
     def forward(
         self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
     ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
-        if x.ndim != 4:
-            raise shape_error(self, "input (batch, height, width, channels)", x.shape)
-        oh, ow = self._check_in_shape(x.shape[1:])
-        offsets = self._offsets(oh, ow)
-        _, _, rows, cols = next(offsets)
-        y = x[:, rows, cols].copy()
-        for _, _, rows, cols in offsets:
-            np.maximum(y, x[:, rows, cols], out=y)
+        y = self._fold(x, np.maximum)
         # The switches (which pixel won each window) are worked out in backward
         # from x and y: an inference pass never pays for them, and the cache
         # holds no array of its own (x and y are alive anyway).
@@ -194,22 +204,12 @@ class AvgPool2D(_Pool):
            [10.5, 12.5]])
     """
 
-    __repr__ = short_repr
-
     kind: ClassVar[str] = "avg_pool2d"
-    uses_key: ClassVar[bool] = False
 
     def forward(
         self, params: FrozenTree[FloatT], x: Array[FloatT], *, key: Key | None = None, train: bool = False
     ) -> tuple[Array[FloatT], FrozenTree[FloatT]]:
-        if x.ndim != 4:
-            raise shape_error(self, "input (batch, height, width, channels)", x.shape)
-        oh, ow = self._check_in_shape(x.shape[1:])
-        offsets = self._offsets(oh, ow)
-        _, _, rows, cols = next(offsets)
-        y = x[:, rows, cols].copy()
-        for _, _, rows, cols in offsets:
-            y += x[:, rows, cols]
+        y = self._fold(x, np.add)
         y *= 1.0 / (self.size[0] * self.size[1])  # a Python float: float32 stays float32
         return fresh(y), FrozenTree({"x_shape": _shape_marker(x)})
 
