@@ -24,6 +24,7 @@ The folder defaults to ``../shared/data/mnist10k`` beside the repository.
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,7 @@ from numpy.typing import NDArray
 
 import funcnn as fn
 from funcnn import explain
+from funcnn.io.atomic import atomic_write
 from funcnn.optim import adam
 
 F32 = NDArray[np.float32]
@@ -159,8 +161,10 @@ def draw(out: Path, model: fn.Sequential, params: fn.FrozenTree[np.float32], dig
         ax.imshow(image, interpolation="nearest")
         ax.axis("off")
         fig.suptitle(title, fontsize=8)
-        fig.savefig(out / name, dpi=100)
+        buffer = io.BytesIO()  # drawn in memory, then written atomically
+        fig.savefig(buffer, format="png", dpi=100)
         plt.close(fig)
+        atomic_write(out / name, buffer.getvalue())
         written.append(name)
 
     rows = [[rgba(plt, digits[r, :, :, 0], False)] + [rgba(plt, m[r, :, :, 0], True) for m in maps.values()]
