@@ -427,9 +427,12 @@ class _Trainer:
                     seconds, tick = now - tick, now
                     if new.stop_reason == "non_finite":
                         return new, "non_finite"
-                    last = new
-                    log.append(history_row(new, lr=learning_rate(plan.lr, max(new.step - 1, 0)), seconds=seconds))
-                    logged = new.epoch
+                    # The state, its history row and the note that it is logged change together: an interrupt
+                    # between them would log an epoch twice (or not at all) before the final save.
+                    with deferred_interrupt():
+                        last = new
+                        log.append(history_row(new, lr=learning_rate(plan.lr, max(new.step - 1, 0)), seconds=seconds))
+                        logged = new.epoch
                     if every is not None and new.epoch % every == 0:
                         with deferred_interrupt():
                             self._save(folder, new, in_shape, every)
