@@ -125,7 +125,7 @@ class _FanScaled:
     __repr__ = short_repr
 
     def distribution(self, fan_in: int, fan_out: int) -> Initializer:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define distribution(fan_in, fan_out)")
 
     def __call__(self, key: Key, shape: Shape, dtype: type[FloatT]) -> Array[FloatT]:
         return self.distribution(*_fans(shape))(key, shape, dtype)

@@ -95,7 +95,7 @@ class _WeightPenalty(Penalty):
     include_bias: bool
 
     def _add_gradient(self, p: Array[FloatT], g: Array[FloatT]) -> Array[FloatT]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _add_gradient(w, g)")
 
     def init(self, params: FrozenTree[FloatT]) -> OptState[FloatT]:
         return _stateless_init(params)

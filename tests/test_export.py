@@ -205,7 +205,7 @@ class Square:
 
     def backward(self, params: FrozenTree[np.float64], cache: FrozenTree[np.float64], dy: NDArray[np.float64],
                  *, need_dx: bool = True) -> tuple[FrozenTree[np.float64], NDArray[np.float64]]:
-        raise NotImplementedError
+        raise NotImplementedError("export needs forward only; this test layer is never trained")
 
 
 def test_unknown_kind_names_the_layer_and_the_fix(key: fn.Key) -> None:

@@ -118,7 +118,7 @@ class _Resampled:
 
     def matrices(self, key: Key, n: int, height: int, width: int) -> Maps:
         """``(n, 3, 3)`` forward maps on centred ``(u, v)`` = (column, row) pixel coordinates."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define matrices(key, n, height, width)")
 
     def __call__(self, key: Key, x: NDArray[ImageT]) -> NDArray[ImageT]:
         return _run((self,), (key,), x, self)

@@ -54,10 +54,10 @@ class _Activation:
     caches: ClassVar[str] = "y"
 
     def f(self, x: Array[FloatT]) -> Array[FloatT]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define f(x), the activation")
 
     def df(self, c: Array[FloatT], dy: Array[FloatT]) -> Array[FloatT]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define df(cache, dy), the backward rule")
 
     def init(self, key: Key, in_shape: Shape, dtype: type[FloatT]) -> tuple[Shape, FrozenTree[FloatT]]:
         return in_shape, _NO_GRADS
