@@ -25,6 +25,25 @@ from the ``threads`` extra (``pip install 'funcnn[threads]'``), imported only
 when a limit is applied. Without it nothing is limited: the policy silently
 does nothing and :func:`threads` reports ``applied=False`` in the
 :class:`ThreadLimits` it yields (the CLI prints a note).
+
+The heap. A training step allocates the same few mid-size arrays every time
+(a CNN's activations, im2col fields and their gradients: tens of MiB at batch
+64) and frees them all at its end. glibc's ``malloc`` then gives the freed top
+of its heap back to the kernel as soon as it exceeds its trim threshold, and
+the next step takes every page again: on the MNIST CNN that was about 2,400
+page faults a step and a third of the epoch's time (``docs/performance.md``).
+glibc raises that threshold by itself, to twice the size of the largest
+``mmap``-ed block a program has freed (up to 32 MiB), which is why a program
+that once freed a large array trains faster than one that never did. So the
+first compute loop of a process allocates one untouched block of
+:data:`HEAP_HINT_BYTES` and frees it (no page is ever written, so it costs two
+system calls and no memory): from then on blocks under 30 MiB come from the
+heap and up to 60 MiB of freed heap is kept for the next step. It is the state
+glibc reaches in any process that frees a 30 MiB array, it never lowers a
+threshold, and it does nothing when the thresholds were fixed by the user
+(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or ``mallopt``) or on
+other allocators. The cost: a process may keep up to 60 MiB of freed memory
+resident after training, instead of returning it at once.
 """
 
 from __future__ import annotations
@@ -35,8 +54,17 @@ import functools
 from collections.abc import Iterator
 
 import attrs
+import numpy as np
 
-__all__ = ["DEFAULT_THREADS", "ThreadLimits", "available", "blas_threads", "compute_threads", "threads"]
+__all__ = [
+    "DEFAULT_THREADS",
+    "HEAP_HINT_BYTES",
+    "ThreadLimits",
+    "available",
+    "blas_threads",
+    "compute_threads",
+    "threads",
+]
 
 # BLAS threads of funcnn's compute loops when the caller has not chosen.
 DEFAULT_THREADS = 1
@@ -47,6 +75,11 @@ _UNSET = -1
 _chosen: contextvars.ContextVar[int | None] = contextvars.ContextVar("funcnn_threads", default=_UNSET)
 
 INSTALL_HINT = "pip install 'funcnn[threads]'"
+
+# The block whose allocation and release raise glibc's mmap and trim thresholds (see the module
+# docstring): under glibc's dynamic ceiling of 32 MiB for the mmap threshold, with room for numpy's
+# header and alignment.
+HEAP_HINT_BYTES = 30 * 2**20
 
 
 @attrs.frozen
@@ -140,14 +173,23 @@ def threads(n: int | None) -> Iterator[ThreadLimits]:
         _chosen.reset(token)
 
 
+@functools.cache
+def _hint_heap() -> None:
+    """Allocate and free one untouched :data:`HEAP_HINT_BYTES` block, once per process (see the module docstring)."""
+    block = np.empty(HEAP_HINT_BYTES, dtype=np.uint8)  # mapped by malloc, never written: no page is taken
+    del block
+
+
 @contextlib.contextmanager
 def compute_threads() -> Iterator[None]:
     """The policy around one of funcnn's compute loops: :data:`DEFAULT_THREADS` unless the caller chose.
 
     Cheap (about 20 µs to enter and leave): the training loop enters it once
     per epoch, and never across a ``yield``, so the caller's own code between
-    epochs runs with its own thread settings.
+    epochs runs with its own thread settings. The first call in a process
+    also gives the heap hint of the module docstring.
     """
+    _hint_heap()
     if _chosen.get() != _UNSET:
         yield
         return

@@ -150,6 +150,63 @@ def test_forward_matches_the_loop_reference(stride: int | tuple[int, int], paddi
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
 
 
+def loop_conv_dx(
+    w: NDArray[np.floating], dy: NDArray[np.floating], x_shape: tuple[int, ...], stride: tuple[int, int],
+    pads: tuple[tuple[int, int], tuple[int, int]],
+) -> NDArray[np.floating]:
+    """The reference formula for dx, with the scatter as explicit loops over output pixels.
+
+    Kernel offsets (a, q) in row-major order; offset (a, q)'s block is the matrix
+    product ``dy @ w[a, q]ᵀ`` over the whole batch (the reference's own product,
+    so its float rounding is the reference's), and each of its pixels is added
+    onto the input pixel its field was copied from, into a padded zero image.
+    """
+    kh, kw, c_in, c_out = w.shape
+    n, oh, ow, _ = dy.shape
+    (top, bottom), (left, right) = pads
+    dxp = np.zeros((n, x_shape[1] + top + bottom, x_shape[2] + left + right, c_in), dtype=dy.dtype)
+    dy2 = dy.reshape(n * oh * ow, c_out)
+    for a in range(kh):
+        for q in range(kw):
+            block = (dy2 @ w[a, q].T).reshape(n, oh, ow, c_in)
+            for i in range(oh):
+                for j in range(ow):
+                    dxp[:, i * stride[0] + a, j * stride[1] + q] += block[:, i, j]
+    return dxp[:, top : top + x_shape[1], left : left + x_shape[2]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("in_shape", "kernel", "stride", "padding", "batch", "c_out"),
+    [
+        ((12, 12, 16), 5, 1, "valid", 3, 32),  # the benchmark CNN's second convolution, smaller batch
+        ((28, 28, 1), 5, 1, "same", 2, 16),  # its first, with "same" padding
+        ((7, 9, 3), 3, 1, "same", 1, 2),  # odd sizes, batch 1
+        ((6, 6, 1), 4, 1, "same", 2, 3),  # even kernel: the odd zero of padding after
+        ((7, 5, 2), (2, 3), 1, 1, 3, 4),  # integer padding, non-square kernel
+        ((5, 6, 4), 1, 1, "valid", 3, 5),  # 1 x 1 kernel
+        ((9, 8, 5), 3, 2, "valid", 2, 3),  # stride 2: fields that do not overlap every pixel
+        ((8, 7, 2), (3, 2), (2, 1), "same", 2, 3),
+    ],
+)
+def test_dx_is_the_reference_formula_bit_for_bit(
+    in_shape: tuple[int, int, int], kernel: int | tuple[int, int], stride: int | tuple[int, int],
+    padding: str | int, batch: int, c_out: int, dtype: type[np.floating], key: fn.Key,
+) -> None:
+    conv = Conv2D(c_out, kernel, stride=stride, padding=padding)
+    params = fn.init(conv, key, in_shape=in_shape, dtype=dtype)
+    x = generator(fn.fold_in(key, "x")).standard_normal((batch, *in_shape)).astype(dtype)
+    y, cache = fn.forward(conv, params, x)
+    dy = generator(fn.fold_in(key, "dy")).standard_normal(y.shape).astype(dtype)
+    _, dx = fn.backward(conv, params, cache, dy)
+    pads = (conv_padding(in_shape[0], conv.kernel_size[0], conv.stride[0], padding),
+            conv_padding(in_shape[1], conv.kernel_size[1], conv.stride[1], padding))
+    expected = loop_conv_dx(params.leaf("w"), dy, x.shape, conv.stride, pads)
+    assert dx.dtype == dtype
+    assert np.array_equal(dx, expected)
+    assert np.array_equal(np.signbit(dx), np.signbit(expected))  # even the signs of zeros
+
+
 # --- gradients (float64) --------------------------------------------------------------------------
 
 

@@ -159,6 +159,145 @@ def test_forward_and_backward_match_the_loop_reference(case: tuple[Pool, tuple[i
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-14)
 
 
+# --- bit-identity with the one-hot mask formula -------------------------------------------------
+
+
+def mask_pool(
+    x: Array[FloatT], size: tuple[int, int], stride: tuple[int, int], dy: Array[FloatT]
+) -> tuple[Array[FloatT], Array[FloatT]]:
+    """``(y, dx)`` by the explicit one-hot mask formula that backward must reproduce bit for bit.
+
+    ``y`` folds the window offsets with ``np.maximum`` in row-major order. The
+    mask is 1.0 at each window's first maximum (row-major), else 0.0. Tiling
+    windows: ``dx = mask * dy`` on the covered pixels, 0 on the rest. Overlapping
+    windows or gaps: ``dx = 0 + Σ_offsets mask_offset * dy``.
+    """
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw) = size, stride
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    offsets = [(a, b) for a in range(kh) for b in range(kw)]
+    spans = [(slice(a, a + sh * (oh - 1) + 1, sh), slice(b, b + sw * (ow - 1) + 1, sw)) for a, b in offsets]
+    y = x[:, spans[0][0], spans[0][1]].copy()
+    for rows, cols in spans[1:]:
+        y = np.maximum(y, x[:, rows, cols])
+    taken = np.zeros(y.shape, dtype=bool)
+    masks = []
+    for rows, cols in spans:
+        won = (x[:, rows, cols] == y) & ~taken
+        taken = taken | won
+        masks.append(won.astype(x.dtype))
+    dx = np.zeros_like(x)
+    for (rows, cols), mask in zip(spans, masks, strict=True):
+        if (sh, sw) == (kh, kw):
+            dx[:, rows, cols] = mask * dy
+        else:
+            dx[:, rows, cols] += mask * dy
+    return y, dx
+
+
+def assert_same_bits(got: Array[FloatT], want: Array[FloatT]) -> None:
+    """Equal dtype, shape and values, NaN where NaN, and the same sign on every zero (and every bit)."""
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+    uint = np.uint32 if got.dtype == np.float32 else np.uint64
+    assert np.array_equal(got.view(uint), want.view(uint))
+
+
+# (size, stride, in_shape): exact tiling, uncovered rows/columns, rectangular, overlapping, gaps, 1 x 1.
+MASK_CASES: list[tuple[tuple[int, int], tuple[int, int] | None, tuple[int, int, int, int]]] = [
+    ((2, 2), None, (3, 6, 8, 3)),
+    ((2, 2), None, (3, 7, 9, 2)),
+    ((2, 3), None, (2, 6, 9, 2)),
+    ((3, 2), None, (2, 8, 5, 3)),
+    ((3, 3), (2, 2), (2, 7, 8, 2)),
+    ((2, 2), (1, 1), (2, 5, 5, 2)),
+    ((1, 2), (1, 1), (2, 3, 5, 2)),
+    ((2, 2), (3, 3), (2, 8, 7, 1)),
+    ((1, 1), None, (2, 3, 4, 2)),
+    ((2, 2), None, (4, 24, 24, 16)),
+    ((2, 2), None, (4, 8, 8, 32)),
+]
+
+
+def awkward_values(rng: np.random.Generator, shape: tuple[int, ...]) -> F64:
+    """Few distinct values (ties everywhere), +0.0 and -0.0 side by side, negatives, infinities."""
+    values = np.array([0.0, -0.0, 0.0, 1.0, 2.0, -3.0, np.inf, -np.inf, 2.0, 0.5])
+    return rng.choice(values, size=shape)
+
+
+def check_against_the_mask_formula(pool: MaxPool2D, x: Array[FloatT], rng: np.random.Generator) -> None:
+    """Forward and backward bits equal ``mask_pool``'s, for dy with negatives, signed zeros, NaN and inf."""
+    empty: fn.FrozenTree[FloatT] = fn.FrozenTree()
+    y, cache = pool.forward(empty, x)
+    # dy: negatives (0.0 * dy is -0.0 off the arg-max), zeros of both signs, NaN; infinities below.
+    dy = rng.standard_normal(y.shape).astype(x.dtype)
+    dy.flat[::7] = -0.0
+    dy.flat[3::11] = 0.0
+    dy.flat[5::13] = np.nan
+    y_ref, dx_ref = mask_pool(x, pool.size, pool.strides, dy)
+    assert_same_bits(y, y_ref)
+    assert_same_bits(pool.backward(empty, cache, dy)[1], dx_ref)
+    if pool.strides == pool.size != (1, 1):  # the signed zeros under test occur (sums of overlaps make +0.0)
+        assert np.any(np.signbit(dx_ref) & (dx_ref == 0))
+
+    # An infinite dy: 0.0 * inf is an invalid operation (NaN) off the arg-max, raised as by the mask product.
+    dy.flat[1::5] = np.inf
+    dy.flat[2::9] = -np.inf
+    if pool.size != (1, 1):
+        with pytest.raises(FloatingPointError):
+            pool.backward(empty, cache, dy)
+        with pytest.raises(FloatingPointError):
+            mask_pool(x, pool.size, pool.strides, dy)
+    with np.errstate(invalid="ignore"):
+        dx = pool.backward(empty, cache, dy)[1]
+        _, dx_ref = mask_pool(x, pool.size, pool.strides, dy)
+    assert_same_bits(dx, dx_ref)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", MASK_CASES, ids=lambda case: f"{case[0]}-{case[1]}-{case[2]}")
+def test_forward_and_backward_are_bit_identical_to_the_mask_formula(
+    case: tuple[tuple[int, int], tuple[int, int] | None, tuple[int, int, int, int]], dtype: str, key: fn.Key
+) -> None:
+    size, stride, shape = case
+    rng = generator(key)
+    x = awkward_values(rng, shape)
+    x.flat[rng.choice(x.size, size=max(1, x.size // 50), replace=False)] = np.nan  # some NaN windows
+    if dtype == "float32":
+        check_against_the_mask_formula(MaxPool2D(size, stride=stride), x.astype(np.float32), rng)
+    else:
+        check_against_the_mask_formula(MaxPool2D(size, stride=stride), x, rng)
+
+
+def test_a_window_holding_nan_passes_no_gradient() -> None:
+    # Windows [[1, nan], [0, 4]] and [[2, 3], [5, 1]]: the first max is NaN, which no pixel
+    # equals, so its dy reaches no pixel: 0.0 * -2 = -0.0 everywhere in that window.
+    x = np.array([[1, np.nan, 2, 3], [0, 4, 5, 1]], dtype=np.float32).reshape(1, 2, 4, 1)
+    y, cache = MaxPool2D(2).forward(fn.FrozenTree(), x)
+    np.testing.assert_array_equal(y.ravel(), [np.nan, 5])
+    dy = np.array([-2.0, 3.0], dtype=np.float32).reshape(1, 1, 2, 1)
+    _, dx = MaxPool2D(2).backward(fn.FrozenTree(), cache, dy)
+    np.testing.assert_array_equal(dx[0, :, :, 0], [[0, 0, 0, 0], [0, 0, 3, 0]])
+    assert np.signbit(dx[0, :, :2, 0]).all() and not np.signbit(dx[0, :, 2:, 0]).any()
+
+
+@given(
+    hw=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    size=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    stride=st.one_of(st.none(), st.tuples(st.integers(1, 4), st.integers(1, 4))),
+    channels=st.integers(1, 3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_bit_identity_over_drawn_geometries(
+    hw: tuple[int, int], size: tuple[int, int], stride: tuple[int, int] | None, channels: int, seed: int,
+) -> None:
+    if size[0] > hw[0] or size[1] > hw[1]:
+        return
+    rng = generator(fn.key(seed))
+    check_against_the_mask_formula(MaxPool2D(size, stride=stride), awkward_values(rng, (2, *hw, channels)), rng)
+
+
 # --- gradients (float64) --------------------------------------------------------------------------
 
 

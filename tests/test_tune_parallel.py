@@ -158,10 +158,18 @@ def test_a_dask_trial_whose_worker_dies_runs_again_once_then_fails(dask_executor
     assert row.message.startswith("worker lost after 2 attempts: KilledWorker")
 
 
+def worker_malloc_env() -> str | None:
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
 def test_cluster_executor_runs_a_local_cluster_and_reports_an_unreachable_scheduler() -> None:
+    before = dict(os.environ)
     with tune.cluster_executor(workers=1) as executor:
         table = tune.sweep(mlp_trial, CONFIGS[:1], key=fn.key(5), data=digits(), executor=executor)
+        # The workers keep glibc's dynamic heap thresholds (Dask's nanny would fix the trim threshold at 64 KiB).
+        assert executor.submit(worker_malloc_env).result() == before.get("MALLOC_TRIM_THRESHOLD_")
     assert table.rows[0].status == "ok"
+    assert dict(os.environ) == before  # what the nanny wrote into this process's environment is undone
     with pytest.raises(ConnectionError, match=r"cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 1 s"):
         with tune.cluster_executor("tcp://127.0.0.1:9", timeout=1.0):
             pass  # pragma: no cover

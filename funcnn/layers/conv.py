@@ -212,21 +212,23 @@ class Conv2D:
         grads: FrozenTree[FloatT] = FrozenTree({"w": fresh(dw.reshape(w.shape)), "b": fresh(db)})
         if not need_dx:  # the first layer's dx is never used in training: skip its product and col2im
             return grads, no_dx(dy)
-        # The fields' gradients dy @ w2ᵀ, per kernel offset so that each offset's
-        # block (batch, oh, ow, c_in) is contiguous, one kernel row at a time:
-        # (1, batch·oh·ow, c_out) @ (kw, c_out, c_in) -> (kw, batch·oh·ow, c_in).
-        # A row's blocks are added back (col2im) while they are still in cache,
-        # and only one row of them is ever held (kw/(kh·kw) of the memory).
-        # Each offset is the same product, and each pixel sums the same blocks
-        # in the same (row-major) order, as one product over all offsets would.
-        w_t = np.ascontiguousarray(w.reshape(kh * kw, c_in, c_out).transpose(0, 2, 1))
+        # col2im: the fields' gradients dy @ w2ᵀ, one kernel offset (a, b) at a
+        # time, offsets in row-major order. Offset (a, b)'s block dy @ w[a, b]ᵀ,
+        # (batch·oh·ow, c_out) @ (c_out, c_in), is written into one reused buffer
+        # and added at once onto the pixels its fields were copied from, while
+        # it is still in cache; so each pixel of dx sums its blocks, starting
+        # from zero, in row-major offset order. One product over all offsets,
+        # dy @ w2ᵀ, would be fewer and faster BLAS calls, but BLAS's order of
+        # summation over c_out depends on the matrices' shapes, so its float32
+        # results differ in the last bits: each block is this exact product.
         (sh, sw), (top, left) = self.stride, (pad_h[0], pad_w[0])
         dxp = np.zeros((n, h + sum(pad_h), w_in + sum(pad_w), c_in), dtype=dy.dtype)
+        block = np.empty((n * oh * ow, c_in), dtype=np.result_type(dy, w))
         for a in range(kh):
-            drow = np.matmul(dy2, w_t[a * kw : (a + 1) * kw]).reshape(kw, n, oh, ow, c_in)
             rows = slice(a, a + sh * (oh - 1) + 1, sh)
             for b in range(kw):
-                dxp[:, rows, b : b + sw * (ow - 1) + 1 : sw] += drow[b]
+                np.matmul(dy2, w[a, b].T, out=block)  # (batch·oh·ow, c_out) @ (c_out, c_in)
+                dxp[:, rows, b : b + sw * (ow - 1) + 1 : sw] += block.reshape(n, oh, ow, c_in)
         dx = dxp[:, top : top + h, left : left + w_in] if sum(pad_h) + sum(pad_w) else dxp
         return grads, fresh(dx)
 

@@ -16,6 +16,7 @@ from typing import ClassVar, TypeVar
 
 import attrs
 import numpy as np
+from numpy.typing import NDArray
 
 from funcnn._spec import short_repr
 from funcnn._typing import Array, FloatT, Shape
@@ -86,11 +87,13 @@ class _Pool:
         if x.ndim != 4:
             raise shape_error(self, "input (batch, height, width, channels)", x.shape)
         oh, ow = self._check_in_shape(x.shape[1:])
-        offsets = self._offsets(oh, ow)
-        _, _, rows, cols = next(offsets)
-        y = x[:, rows, cols].copy()
-        for _, _, rows, cols in offsets:
-            op(y, x[:, rows, cols], out=y)
+        views = [x[:, rows, cols] for _, _, rows, cols in self._offsets(oh, ow)]
+        if len(views) == 1:  # a 1 × 1 window
+            return views[0].copy()
+        # The first two offsets make the new array (no separate copy pass); the rest fold into it.
+        y: Array[FloatT] = op(views[0], views[1])
+        for v in views[2:]:
+            op(y, v, out=y)
         return y
 
     def _offsets(self, oh: int, ow: int) -> Iterator[tuple[int, int, slice, slice]]:
@@ -111,9 +114,11 @@ class MaxPool2D(_Pool):
 
     Backward routes each ``dy`` entry to the arg-max of its window only. Ties
     (e.g. a window of ReLU zeros) go to the first maximum in row-major window
-    order, so the result is deterministic and no gradient is duplicated. The
-    cache holds ``x`` and ``y`` (no copies); backward works out the arg-max
-    (a one-hot mask) from them, so inference never computes it.
+    order, so the result is deterministic and no gradient is duplicated. A
+    window holding NaN has a NaN maximum that no pixel equals: its ``dy`` goes
+    nowhere. The cache holds ``x`` and ``y`` (no copies); backward works out
+    the arg-max from them, one window offset at a time, so inference never
+    computes it and no mask the size of ``x`` is ever built.
 
     Args:
         size: window ``kh = kw`` for an int, or ``(kh, kw)``.
@@ -138,27 +143,27 @@ class MaxPool2D(_Pool):
         # holds no array of its own (x and y are alive anyway).
         return fresh(y), cache_of(x=x, y=y)
 
-    def _mask(self, x: Array[FloatT], y: Array[FloatT]) -> Array[FloatT]:
-        """The one-hot arg-max mask: x's layout when windows tile x, else one ``(n, oh, ow, c)`` block per offset."""
-        n, oh, ow, c = y.shape
-        views = [(x[:, rows, cols], rows, cols) for _, _, rows, cols in self._offsets(oh, ow)]
-        # An offset wins where it equals the max and no earlier offset has won
-        # (first maximum in row-major window order).
-        if self._tiles():  # windows tile x: the mask has x's layout, so backward is one broadcast product
-            mask = np.zeros(x.shape, dtype=x.dtype)
-            targets = [mask[:, rows, cols] for _, rows, cols in views]
-        else:  # overlapping windows or gaps: one (batch, oh, ow, c) mask block per offset
-            mask = np.empty((len(views), n, oh, ow, c), dtype=x.dtype)
-            targets = list(mask)
-        taken = np.zeros(y.shape, dtype=bool)
-        for i, ((v, _, _), target) in enumerate(zip(views, targets, strict=True)):
-            won = v == y
-            if i:
-                np.greater(won, taken, out=won)  # won and not taken
-            if i < len(views) - 1:
+    def _first_max(self, x: Array[FloatT], y: Array[FloatT]) -> Iterator[tuple[NDArray[np.bool_], slice, slice]]:
+        """``(won, rows, cols)`` per window offset, in row-major order.
+
+        ``won`` is ``(batch, oh, ow, c)``: True where ``x[:, rows, cols]`` is
+        the first maximum of its window (equal to ``y`` and no earlier offset
+        has won). It is a buffer reused by the next offset: use it before
+        asking for the next one.
+        """
+        offsets = list(self._offsets(*y.shape[1:3]))
+        taken = np.empty(y.shape, dtype=bool)  # some earlier offset has won the window
+        won = np.empty(y.shape, dtype=bool)
+        for i, (_, _, rows, cols) in enumerate(offsets):
+            if i == 0:  # the first offset wins wherever it equals the max
+                np.equal(x[:, rows, cols], y, out=taken)
+                yield taken, rows, cols
+                continue
+            np.equal(x[:, rows, cols], y, out=won)
+            np.greater(won, taken, out=won)  # equal and not taken
+            yield won, rows, cols
+            if i < len(offsets) - 1:
                 taken |= won
-            target[...] = won
-        return mask
 
     def backward(
         self, params: FrozenTree[FloatT], cache: FrozenTree[FloatT], dy: Array[FloatT], *, need_dx: bool = True
@@ -168,20 +173,22 @@ class MaxPool2D(_Pool):
         oh, ow = y.shape[1:3]
         if dy.shape != (n, oh, ow, c):
             raise shape_error(self, f"dy of shape {(n, oh, ow, c)}", dy.shape)
-        mask = self._mask(x, y)
-        if self._tiles():
-            kh, kw = self.size
-            covered = mask[:, : oh * kh, : ow * kw]  # the rows/columns some window reaches
-            # (n, oh, kh, ow, kw, c) * (n, oh, 1, ow, 1, c): each dy lands on its window's arg-max
-            dxc = (covered.reshape(n, oh, kh, ow, kw, c) * dy[:, :, None, :, None, :]).reshape(n, oh * kh, ow * kw, c)
-            if (oh * kh, ow * kw) == (h, w):
-                return FrozenTree(), fresh(dxc)
-            dx = np.zeros((n, h, w, c), dtype=dy.dtype)
-            dx[:, : oh * kh, : ow * kw] = dxc
+        kh, kw = self.size
+        # Each offset's pixels get won * dy (the bool cast to 1.0 or 0.0): dy at
+        # a window's arg-max, else 0.0 * dy, a zero signed like dy (NaN for an
+        # infinite or NaN dy), exactly the product with a one-hot mask.
+        covered = self._tiles() and (oh * kh, ow * kw) == (h, w)
+        dx = (np.empty if covered else np.zeros)((n, h, w, c), dtype=dy.dtype)  # uncovered rows/columns get 0
+        if self._tiles():  # each pixel is in one window: write its product in place, (n, oh, ow, c) per offset
+            for won, rows, cols in self._first_max(x, y):
+                np.multiply(won, dy, out=dx[:, rows, cols])
             return FrozenTree(), fresh(dx)
-        dx = np.zeros((n, h, w, c), dtype=dy.dtype)
-        for i, (_, _, rows, cols) in enumerate(self._offsets(oh, ow)):
-            dx[:, rows, cols] += mask[i] * dy
+        # Overlapping windows or gaps: add each offset's product, so a pixel
+        # that wins several windows gets the sum (and 0.0 + -0.0 is +0.0).
+        part = np.empty(y.shape, dtype=dy.dtype)  # (n, oh, ow, c)
+        for won, rows, cols in self._first_max(x, y):
+            np.multiply(won, dy, out=part)
+            dx[:, rows, cols] += part
         return FrozenTree(), fresh(dx)
 
 

@@ -357,6 +357,15 @@ def _lost(config: TrialConfig, attempt: int, e: BaseException) -> TrialResult:
     )  # fmt: skip
 
 
+def _restore_environ(saved: dict[str, str]) -> None:
+    """Put ``os.environ`` back to ``saved``: drop the variables added since, reset the ones changed."""
+    for name in [name for name in os.environ if name not in saved]:
+        del os.environ[name]
+    for name, value in saved.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
+
+
 @contextlib.contextmanager
 def cluster_executor(address: str | None = None, *, workers: int = 2, timeout: float = 10.0) -> Iterator[cf.Executor]:
     """A Dask executor for :func:`sweep`: on the scheduler at ``address``, or on a local cluster.
@@ -365,7 +374,12 @@ def cluster_executor(address: str | None = None, *, workers: int = 2, timeout: f
     scheduler (``dask scheduler`` / ``dask worker``; every worker needs
     funcnn installed) and fails within ``timeout`` seconds if it cannot. Without
     it, it starts a ``LocalCluster`` of ``workers`` single-threaded worker
-    processes and closes it on exit.
+    processes and closes it on exit. Its workers keep glibc's own heap
+    thresholds: Dask's nanny would set ``MALLOC_TRIM_THRESHOLD_=65536`` in them,
+    which gives every freed array back to the kernel and makes each training
+    step fault its pages in again (see :mod:`funcnn.thread_policy`); and the
+    variables the nanny writes into this process's environment are put back as
+    they were on exit.
 
     Raises:
         ImportError: Dask is not installed (``pip install 'funcnn[cluster]'``).
@@ -377,11 +391,17 @@ def cluster_executor(address: str | None = None, *, workers: int = 2, timeout: f
         raise ImportError(f"a Dask cluster needs the optional package 'distributed': {CLUSTER_HINT}") from None
     with contextlib.ExitStack() as stack:
         if address is None:
-            cluster = stack.enter_context(
-                distributed.LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+            import dask
+
+            stack.callback(_restore_environ, dict(os.environ))  # the nanny updates os.environ before spawning
+            spawn_env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}))
+            spawn_env.pop("MALLOC_TRIM_THRESHOLD_", None)
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
+                cluster = stack.enter_context(
+                    distributed.LocalCluster(  # type: ignore[no-untyped-call]
+                        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+                    )
                 )
-            )
             client = stack.enter_context(distributed.Client(cluster))  # type: ignore[no-untyped-call]
         else:
             try:
