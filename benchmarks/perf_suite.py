@@ -271,13 +271,19 @@ def child_jax(optimizer: str, samples: int, runs: int) -> dict[str, Any]:
         box["p"], box["s"], c = epoch(box["p"], box["s"], sub)
         c.block_until_ready()
 
+    from profile_epoch import gemm_replay
+
     with limit_threads(1):
         fb = _mlp.make("funcnn", x, y, optimizer=optimizer, batch=batch)
-        wall, _ = interleave({"funcnn": fb.epoch, "jax": jax_epoch}, runs=runs)
+        # The epoch's matrix products alone in numpy's BLAS (same shapes and layouts, nothing else):
+        # a floor for any numpy implementation of the epoch, to set beside JAX's whole epoch.
+        contestants = {"funcnn": fb.epoch, "jax": jax_epoch, "gemm": gemm_replay(x, batch)}
+        wall, _ = interleave(contestants, runs=runs)
     return {
         "samples": n, "jax": jax.__version__, "optax": optax.__version__,
-        "funcnn": stats(wall["funcnn"]), "jax_epoch": stats(wall["jax"]),
+        "funcnn": stats(wall["funcnn"]), "jax_epoch": stats(wall["jax"]), "gemm_replay": stats(wall["gemm"]),
         "ratio": statistics.median(wall["funcnn"]) / statistics.median(wall["jax"]),
+        "ratio_gemm": statistics.median(wall["gemm"]) / statistics.median(wall["jax"]),
     }
 
 
@@ -308,10 +314,27 @@ def child_cnn_torch(n: int, runs: int) -> dict[str, Any]:
     return out
 
 
+def child_cnn_torch_alone(n: int, runs: int) -> dict[str, Any]:
+    """PyTorch's CNN epoch in a process where funcnn never ran: glibc's heap as PyTorch users have it."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    sys.path.insert(0, str(HERE))
+    import cnn_epoch
+    from _common import has_module, interleave
+
+    if not has_module("torch"):
+        return {"skipped": "PyTorch not installed: pip install torch"}
+    args = cnn_epoch.parse_args(["--n", str(n), "--threads", "1"])
+    torch_epoch, label = cnn_epoch.torch_runner(args)
+    wall, cpu = interleave({"torch": torch_epoch}, runs=runs)
+    return {"images": n, "torch_version": label, "torch": stats(wall["torch"]), "cpu": stats(cpu["torch"])}
+
+
 CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "lib_cnn": child_lib_cnn, "lib_interleaved": child_lib_interleaved, "eval_cnn": child_eval_cnn,
     "mlp_threads": child_mlp_threads,
     "mlp_peers": child_mlp_peers, "jax": child_jax, "cnn_torch": child_cnn_torch,
+    "cnn_torch_alone": child_cnn_torch_alone,
 }
 
 
@@ -500,6 +523,14 @@ def section_cnn_torch(q: bool) -> dict[str, Any]:
     r = in_child("cnn_torch", n=n, runs=runs)
     text = r.get("error") or r.get("skipped") or f"funcnn/torch {r['ratio']:.2f} (cpu time {r['ratio_cpu']:.2f})"
     print(f"  {text}", flush=True)
+    if "ratio" in r:
+        # In the interleaved process PyTorch profits from funcnn's heap hint too (funcnn.thread_policy);
+        # alone in a fresh process it runs with glibc's heap as its users have it (not interleaved).
+        alone = in_child("cnn_torch_alone", n=n, runs=runs)
+        r["torch_alone"] = alone
+        if "torch" in alone:
+            r["ratio_alone"] = r["funcnn"]["median"] / alone["torch"]["median"]
+            print(f"  funcnn/torch alone in a fresh process {r['ratio_alone']:.2f} (not interleaved)", flush=True)
     return r
 
 
@@ -580,12 +611,18 @@ def markdown(results: dict[str, Any], command: str) -> str:
         lines.append("")
     if "jax" in results:
         lines += ["### MLP epoch against JAX (1 thread; `jax.jit` of the whole epoch in one `lax.scan`)", "",
-                  "| optimizer | funcnn s | JAX s | funcnn / JAX |", "|---|---|---|---|"]
+                  "*Products alone*: the epoch's matrix products in numpy's BLAS and nothing else",
+                  "(`profile_epoch.gemm_replay`), a floor for any numpy implementation.", "",
+                  "| optimizer | funcnn s | JAX s | products alone s | funcnn / JAX | products alone / JAX |",
+                  "|---|---|---|---|---|---|"]
         for opt, v in results["jax"].items():
-            if "ratio" in v:
-                lines.append(f"| {opt} | {shown(v['funcnn'])} | {shown(v['jax_epoch'])} | {v['ratio']:.2f} |")
+            if "ratio" in v and "gemm_replay" in v:
+                lines.append(f"| {opt} | {shown(v['funcnn'])} | {shown(v['jax_epoch'])} | {shown(v['gemm_replay'])} "
+                             f"| {v['ratio']:.2f} | {v['ratio_gemm']:.2f} |")
+            elif "ratio" in v:  # a results file from before the products were timed
+                lines.append(f"| {opt} | {shown(v['funcnn'])} | {shown(v['jax_epoch'])} | | {v['ratio']:.2f} | |")
             else:
-                lines.append(f"| {opt} | {v.get('skipped') or v.get('error')} | | |")
+                lines.append(f"| {opt} | {v.get('skipped') or v.get('error')} | | | | |")
         lines.append("")
     if "cnn_torch" in results:
         v = results["cnn_torch"]
@@ -594,6 +631,12 @@ def markdown(results: dict[str, Any], command: str) -> str:
             lines += ["| | funcnn s | PyTorch s | funcnn / PyTorch |", "|---|---|---|---|",
                       f"| wall | {shown(v['funcnn'])} | {shown(v['torch'])} | {v['ratio']:.2f} |",
                       f"| CPU | {shown(v['cpu']['funcnn'])} | {shown(v['cpu']['torch'])} | {v['ratio_cpu']:.2f} |"]
+            if "ratio_alone" in v:
+                lines += [f"| wall, PyTorch alone in a fresh process | {shown(v['funcnn'])} "
+                          f"| {shown(v['torch_alone']['torch'])} | {v['ratio_alone']:.2f} |", "",
+                          "In the interleaved process PyTorch profits from funcnn's heap hint too (see *The heap* "
+                          "above); the last row times it alone in a process where funcnn never ran, as its users "
+                          "run it (one after the other, not interleaved: a rougher ratio)."]
         else:
             lines.append(str(v.get("skipped") or v.get("error")))
         lines.append("")
