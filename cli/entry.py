@@ -45,11 +45,22 @@ def main() -> None:
     except KeyboardInterrupt as e:  # an interrupt before a command took over (or after it finished)
         _quiet_exit(exit_code(e) if isinstance(e, Interrupted) else 130)
     finally:
-        # From here to the end of the process (interpreter shutdown), the system's default action:
-        # the process ends at once, as a shell expects, with no Python code left to print a traceback.
+        _default_actions()
+
+
+def _default_actions() -> None:
+    """From here to the end of the process (interpreter shutdown), the system's default action for both signals.
+
+    The process then ends at once on a signal, as a shell expects, with no Python code left to print a
+    traceback. A signal that arrives while the handlers are being switched (the command has finished,
+    or is leaving with an error) still finds funcnn's handler: it ends the process as interrupted.
+    """
+    try:
         for signum in (signal.SIGINT, signal.SIGTERM):
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 signal.signal(signum, signal.SIG_DFL)
+    except KeyboardInterrupt as e:
+        _quiet_exit(exit_code(e) if isinstance(e, Interrupted) else 130)
 
 
 def _quiet_exit(code: int) -> None:

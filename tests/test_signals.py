@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -50,6 +52,34 @@ def test_an_early_interrupt_never_prints_a_traceback(tmp_path: Path, delay: floa
     # Exit 128 + signal once Python runs funcnn's code; killed by the signal itself (a negative code) if it came
     # while the interpreter itself was starting; 0 if the short run had already finished.
     assert proc.returncode in (0, 128 + signum, -signum), (proc.returncode, stderr)
+
+
+SIGNAL_WHILE_SWITCHING = """
+import signal
+from funcnn_cli import entry
+from funcnn_cli.signals import Interrupted, install
+
+install()
+real = signal.getsignal
+calls = []
+
+def getsignal(signum):
+    calls.append(signum)
+    if len(calls) == 1:  # SIGTERM arrives just as the finished command switches to the default actions
+        raise Interrupted(signal.SIGTERM)
+    return real(signum)
+
+signal.getsignal = getsignal
+entry._default_actions()
+print("not reached")
+"""
+
+
+def test_a_signal_while_the_handlers_are_switched_at_the_end_leaves_quietly() -> None:
+    # The window CI once hit: the run had finished (SystemExit 0 on its way out) when SIGTERM came, during
+    # the switch to the default actions, and a traceback was printed.
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_WHILE_SWITCHING], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (143, "", "interrupted\n")
 
 
 def test_two_trainings_into_one_folder_never_mix(tmp_path: Path) -> None:
