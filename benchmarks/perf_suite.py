@@ -37,6 +37,7 @@ machine and its load; the JSON records the load average at the start.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -131,7 +132,8 @@ def child_lib_interleaved(n_train: int, n_val: int, runs: int) -> dict[str, Any]
         "plain": fn.train_epochs(plain, x, y, epochs=10_000),
         "metrics+validation": fn.train_epochs(full, x, y, epochs=10_000, validation=(xv, yv)),
     }
-    wall, cpu = interleave({k: (lambda it=it: next(it)) for k, it in runs_of.items()}, runs=runs)
+    contestants: dict[str, Callable[[], object]] = {k: functools.partial(next, it) for k, it in runs_of.items()}
+    wall, cpu = interleave(contestants, runs=runs)
     return {
         "wall": {k: stats(v) for k, v in wall.items()}, "cpu": {k: stats(v) for k, v in cpu.items()},
         "ratio": statistics.median(wall["metrics+validation"]) / statistics.median(wall["plain"]),
@@ -359,7 +361,9 @@ def run_cli(args: list[str]) -> dict[str, Any]:
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     err = proc.stderr.read().decode() if proc.stderr else ""
-    out = {"seconds": seconds, "peak_mib": usage.ru_maxrss / 1024, "exit": os.waitstatus_to_exitcode(status)}
+    out: dict[str, Any] = {
+        "seconds": seconds, "peak_mib": usage.ru_maxrss / 1024, "exit": os.waitstatus_to_exitcode(status)
+    }
     if out["exit"] != 0:
         out["error"] = err.strip().splitlines()[-1] if err.strip() else ""
     return out
