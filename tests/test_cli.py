@@ -409,6 +409,8 @@ def test_predict_labels_and_probabilities(trained: Path, tmp_path: Path) -> None
     p = np.array(table[1:], dtype=float)
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
     np.testing.assert_allclose(p, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+    # float32 probabilities in the fewest digits that give back the same float32 (not float64's 17 digits)
+    assert all(cell == str(np.float32(cell)) for row in table[1:] for cell in row), table
 
 
 def test_inspect_lists_every_parameter(trained: Path) -> None:

@@ -142,7 +142,7 @@ def _predict(
         p = probabilities(loss, y)
         shown = names if names is not None and len(names) == p.shape[1] else class_names(cfg, p.shape[1])
         header = [f"p_{n}" for n in shown]
-        rows = [[repr(float(v)) for v in row] for row in p]
+        rows = [[str(v) for v in row] for row in p]  # numpy's shortest digits that give back the same float32
     elif is_cls:
         labels = predicted_labels(loss, y)
         named = names is not None and names != [str(i) for i in range(len(names))]
@@ -153,12 +153,12 @@ def _predict(
             header = ["label"]
             rows = [[str(int(c))] for c in labels]
     else:
-        values = np.asarray(y, dtype=np.float64)
+        values = np.asarray(y)
         if schema.target_scale is not None:  # trained on standardised targets: back to the original units
-            values = schema.target_scale.unscale(values)
+            values = schema.target_scale.unscale(values.astype(np.float64))
         target = schema.target if schema.target is not None and values.shape[1] == 1 else None
         header = [target or "y"] if values.shape[1] == 1 else [f"y{i}" for i in range(values.shape[1])]
-        rows = [[repr(float(v)) for v in row] for row in values]
+        rows = [[str(v) for v in row] for row in values]  # shortest digits that give back the value in its dtype
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
